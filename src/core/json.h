@@ -1,0 +1,37 @@
+/*
+ * json.h: typed access to JSON objects from outside input (jansson).
+ *
+ * Each getter checks presence and type and returns MM_ERR_INVALID with a
+ * detail naming the field ("field 'reason': expected a string"), which the API
+ * layer returns to the client as a 400. Returned strings are borrowed from the
+ * object: valid while the object lives.
+ */
+#ifndef MM_CORE_JSON_H
+#define MM_CORE_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+/* Parses exactly one JSON value of len bytes (no trailing data). The caller
+ * owns *ret (json_decref). Errors: MM_ERR_INVALID with line and column. */
+mm_err mm_json_parse(const char *data, size_t len, json_t **ret);
+
+/* Requires obj to be an object whose keys are all in allowed (NULL-ended).
+ * Errors: MM_ERR_INVALID naming the first unknown field. */
+mm_err mm_json_only(const json_t *obj, const char *const *allowed);
+
+/* String field of at most maxlen bytes; absent gives *ret = NULL unless
+ * required. Errors: MM_ERR_INVALID. */
+mm_err mm_json_str(const json_t *obj, const char *key, bool required, size_t maxlen,
+		   const char **ret);
+mm_err mm_json_int(const json_t *obj, const char *key, bool required, int64_t min,
+		   int64_t max, int64_t *ret);
+mm_err mm_json_bool(const json_t *obj, const char *key, bool required, bool *ret);
+
+/* Serialises compactly; caller frees. NULL when out of memory. */
+char *mm_json_dump(const json_t *v);
+
+#endif

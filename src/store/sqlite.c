@@ -1,0 +1,188 @@
+/*
+ * sqlite.c: the SQLite backend.
+ *
+ * Invariants: every connection runs in WAL mode with foreign keys on and a
+ * busy timeout; the writer uses synchronous=FULL when durability is promised
+ * (the default), so a commit returns only after fsync of the WAL.
+ * Constraint violations map to MM_ERR_EXISTS so callers can report
+ * "already exists" without parsing SQLite messages; other SQLite errors are
+ * MM_ERR_STORE with SQLite's message (it never contains bound values).
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/backend.h"
+
+static mm_err sq_err(sqlite3 *db, int rc, const char *what)
+{
+	int base = rc & 0xff;
+
+	if (base == SQLITE_CONSTRAINT)
+		return mm_err_set(MM_ERR_EXISTS, "%s: %s", what, sqlite3_errmsg(db));
+	if (base == SQLITE_BUSY || base == SQLITE_LOCKED)
+		return mm_err_set(MM_ERR_BUSY, "%s: database busy", what);
+	return mm_err_set(MM_ERR_STORE, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+static mm_err sq_exec(void *conn, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(conn, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		mm_err e = sq_err(conn, rc, "exec");
+		sqlite3_free(msg);
+		return e;
+	}
+	return MM_OK;
+}
+
+static mm_err sq_open(const mm_store_opts *o, const char *path, bool writer, void **ret)
+{
+	sqlite3 *db = NULL;
+	char pragma[128];
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	int rc;
+	mm_err e;
+
+	rc = sqlite3_open_v2(path, &db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		e = mm_err_set(MM_ERR_STORE, "cannot open %s: %s", path, sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return e;
+	}
+	sqlite3_busy_timeout(db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
+	snprintf(pragma, sizeof(pragma),
+		 "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
+		 writer && o->sync_full ? "FULL" : "NORMAL");
+	if ((e = sq_exec(db, pragma)) != MM_OK) {
+		sqlite3_close(db);
+		return e;
+	}
+	if (writer && (e = sq_exec(db, "PRAGMA wal_autocheckpoint=4000;")) != MM_OK) {
+		sqlite3_close(db);
+		return e;
+	}
+	*ret = db;
+	return MM_OK;
+}
+
+static void sq_close(void *conn)
+{
+	sqlite3_close_v2(conn);
+}
+
+static mm_err sq_prepare(void *conn, const char *sql, void **ret)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v3(conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return sq_err(conn, rc, "prepare");
+	*ret = st;
+	return MM_OK;
+}
+
+static void sq_finalize(void *st)
+{
+	sqlite3_finalize(st);
+}
+
+static mm_err bind_rc(void *st, int rc)
+{
+	if (rc != SQLITE_OK)
+		return sq_err(sqlite3_db_handle(st), rc, "bind");
+	return MM_OK;
+}
+
+static mm_err sq_bind_int(void *st, int i, int64_t v)
+{
+	return bind_rc(st, sqlite3_bind_int64(st, i, v));
+}
+
+static mm_err sq_bind_text(void *st, int i, const char *s)
+{
+	if (s == NULL)
+		return bind_rc(st, sqlite3_bind_null(st, i));
+	return bind_rc(st, sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT));
+}
+
+static mm_err sq_bind_blob(void *st, int i, const void *p, size_t n)
+{
+	return bind_rc(st, sqlite3_bind_blob64(st, i, n ? p : "", n, SQLITE_TRANSIENT));
+}
+
+static mm_err sq_bind_null(void *st, int i)
+{
+	return bind_rc(st, sqlite3_bind_null(st, i));
+}
+
+static mm_err sq_step(void *st, bool *ret_row)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		*ret_row = true;
+		return MM_OK;
+	}
+	if (rc == SQLITE_DONE) {
+		*ret_row = false;
+		return MM_OK;
+	}
+	return sq_err(sqlite3_db_handle(st), rc, "step");
+}
+
+static int64_t sq_col_int(void *st, int c)
+{
+	return sqlite3_column_int64(st, c);
+}
+
+static const char *sq_col_text(void *st, int c)
+{
+	return (const char *)sqlite3_column_text(st, c);
+}
+
+static const void *sq_col_blob(void *st, int c, size_t *ret_len)
+{
+	const void *p = sqlite3_column_blob(st, c);
+
+	*ret_len = (size_t)sqlite3_column_bytes(st, c);
+	return p;
+}
+
+static bool sq_col_null(void *st, int c)
+{
+	return sqlite3_column_type(st, c) == SQLITE_NULL;
+}
+
+static void sq_reset(void *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static int64_t sq_changes(void *conn)
+{
+	return sqlite3_changes64(conn);
+}
+
+const mm_backend mm_backend_sqlite = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.exec = sq_exec,
+	.prepare = sq_prepare,
+	.finalize = sq_finalize,
+	.bind_int = sq_bind_int,
+	.bind_text = sq_bind_text,
+	.bind_blob = sq_bind_blob,
+	.bind_null = sq_bind_null,
+	.step = sq_step,
+	.col_int = sq_col_int,
+	.col_text = sq_col_text,
+	.col_blob = sq_col_blob,
+	.col_null = sq_col_null,
+	.reset = sq_reset,
+	.changes = sq_changes,
+};

@@ -1,0 +1,640 @@
+/*
+ * store.c: connection pool, statement cache, group-commit writer and
+ * migrations over a backend (see store.h for the model, backend.h for the
+ * backend contract).
+ *
+ * Invariants:
+ *  - Only the writer thread uses s->wconn, and only inside a group transaction
+ *    (or a migration job, which is a group like any other).
+ *  - A job's result is published (done flag / callback) only after COMMIT
+ *    returned, i.e. after the backend's fsync.
+ *  - Statements are owned by their connection; the cache never holds a
+ *    statement that is in use (mm_stmt_done returns it).
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "store/backend.h"
+
+#define STMT_SLOTS 256
+#define DETAIL_LEN 256
+
+struct mm_stmt {
+	mm_db *db;
+	void *h;
+	const char *sql;
+	bool cached;
+};
+
+struct mm_db {
+	const mm_backend *be;
+	void *conn;
+	mm_stmt slots[STMT_SLOTS];
+	mm_db *next_free;
+};
+
+struct job {
+	mm_store_job_fn fn;
+	void *arg;
+	mm_store_done_fn done;
+	void *done_arg;
+	mm_err rc;
+	bool finished;
+	char detail[DETAIL_LEN];
+	struct job *next;
+};
+
+struct hook {
+	mm_store_pre_fn pre;
+	mm_store_post_fn post;
+	void *arg;
+};
+
+struct mm_store {
+	const mm_backend *be;
+	mm_store_opts opts;
+	char path[PATH_MAX];
+
+	pthread_mutex_t pool_mu;
+	mm_db *free_list;
+
+	mm_db *writer_db;
+	pthread_t writer;
+	bool writer_started;
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;
+	pthread_cond_t done_cv;
+	struct job *head, *tail;
+	bool stopping;
+
+	struct hook hooks[8];
+	size_t nhooks;
+
+	mm_store_stats stats;
+};
+
+/* ---- connections ---- */
+
+static mm_err db_open(mm_store *s, bool writer, mm_db **ret)
+{
+	mm_db *db = calloc(1, sizeof(*db));
+	mm_err rc;
+
+	if (db == NULL)
+		return MM_ERR_NOMEM;
+	db->be = s->be;
+	if ((rc = s->be->open(&s->opts, s->path, writer, &db->conn)) != MM_OK) {
+		free(db);
+		return rc;
+	}
+	*ret = db;
+	return MM_OK;
+}
+
+static void db_close(mm_db *db)
+{
+	if (db == NULL)
+		return;
+	for (size_t i = 0; i < STMT_SLOTS; i++)
+		if (db->slots[i].h != NULL)
+			db->be->finalize(db->slots[i].h);
+	db->be->close(db->conn);
+	free(db);
+}
+
+mm_err mm_store_acquire(mm_store *s, mm_db **ret)
+{
+	mm_db *db;
+
+	pthread_mutex_lock(&s->pool_mu);
+	db = s->free_list;
+	if (db != NULL)
+		s->free_list = db->next_free;
+	pthread_mutex_unlock(&s->pool_mu);
+	if (db == NULL) {
+		mm_err rc = db_open(s, false, &db);
+		if (rc != MM_OK)
+			return rc;
+	}
+	db->next_free = NULL;
+	*ret = db;
+	return MM_OK;
+}
+
+void mm_store_release(mm_store *s, mm_db *db)
+{
+	if (db == NULL)
+		return;
+	pthread_mutex_lock(&s->pool_mu);
+	db->next_free = s->free_list;
+	s->free_list = db;
+	pthread_mutex_unlock(&s->pool_mu);
+}
+
+mm_err mm_db_begin(mm_db *db)
+{
+	return db->be->exec(db->conn, "BEGIN");
+}
+
+mm_err mm_db_commit(mm_db *db)
+{
+	return db->be->exec(db->conn, "COMMIT");
+}
+
+void mm_db_rollback(mm_db *db)
+{
+	(void)db->be->exec(db->conn, "ROLLBACK");
+}
+
+mm_err mm_db_exec(mm_db *db, const char *sql)
+{
+	return db->be->exec(db->conn, sql);
+}
+
+int64_t mm_db_changes(mm_db *db)
+{
+	return db->be->changes(db->conn);
+}
+
+static size_t slot_of(const char *sql)
+{
+	uintptr_t v = (uintptr_t)sql;
+
+	v ^= v >> 17;
+	v *= 0x9E3779B97F4A7C15ULL;
+	return (size_t)(v >> 56) % STMT_SLOTS;
+}
+
+mm_err mm_db_prepare(mm_db *db, const char *sql, mm_stmt **ret)
+{
+	size_t i = slot_of(sql);
+	mm_stmt *st;
+	mm_err rc;
+
+	for (size_t probe = 0; probe < 8; probe++) {
+		st = &db->slots[(i + probe) % STMT_SLOTS];
+		if (st->h != NULL && st->sql == sql) {
+			*ret = st;
+			return MM_OK;
+		}
+		if (st->h == NULL) {
+			if ((rc = db->be->prepare(db->conn, sql, &st->h)) != MM_OK)
+				return rc;
+			st->db = db;
+			st->sql = sql;
+			st->cached = true;
+			*ret = st;
+			return MM_OK;
+		}
+	}
+	/* The probe window is full: a heap statement freed by mm_stmt_done. */
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return MM_ERR_NOMEM;
+	if ((rc = db->be->prepare(db->conn, sql, &st->h)) != MM_OK) {
+		free(st);
+		return rc;
+	}
+	st->db = db;
+	st->sql = sql;
+	*ret = st;
+	return MM_OK;
+}
+
+mm_err mm_stmt_bind_int(mm_stmt *st, int i, int64_t v)
+{
+	return st->db->be->bind_int(st->h, i, v);
+}
+
+mm_err mm_stmt_bind_text(mm_stmt *st, int i, const char *s)
+{
+	return st->db->be->bind_text(st->h, i, s);
+}
+
+mm_err mm_stmt_bind_blob(mm_stmt *st, int i, const void *p, size_t n)
+{
+	return st->db->be->bind_blob(st->h, i, p, n);
+}
+
+mm_err mm_stmt_bind_null(mm_stmt *st, int i)
+{
+	return st->db->be->bind_null(st->h, i);
+}
+
+mm_err mm_stmt_step(mm_stmt *st, bool *ret_row)
+{
+	return st->db->be->step(st->h, ret_row);
+}
+
+mm_err mm_stmt_run(mm_stmt *st)
+{
+	bool row;
+	mm_err rc;
+
+	while ((rc = mm_stmt_step(st, &row)) == MM_OK && row)
+		;
+	return rc;
+}
+
+int64_t mm_stmt_int(mm_stmt *st, int col)
+{
+	return st->db->be->col_int(st->h, col);
+}
+
+const char *mm_stmt_text(mm_stmt *st, int col)
+{
+	return st->db->be->col_text(st->h, col);
+}
+
+const void *mm_stmt_blob(mm_stmt *st, int col, size_t *ret_len)
+{
+	return st->db->be->col_blob(st->h, col, ret_len);
+}
+
+bool mm_stmt_is_null(mm_stmt *st, int col)
+{
+	return st->db->be->col_null(st->h, col);
+}
+
+void mm_stmt_done(mm_stmt *st)
+{
+	if (st == NULL)
+		return;
+	st->db->be->reset(st->h);
+	if (!st->cached) {
+		st->db->be->finalize(st->h);
+		free(st);
+	}
+}
+
+/* ---- writer ---- */
+
+static void finish(mm_store *s, struct job *j, mm_err rc)
+{
+	j->rc = rc;
+	if (rc != MM_OK && j->detail[0] == '\0')
+		snprintf(j->detail, sizeof(j->detail), "%s", mm_err_detail(rc));
+	if (j->done != NULL) {
+		j->done(rc, j->detail, j->done_arg);
+		free(j);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	j->finished = true;
+	pthread_cond_broadcast(&s->done_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void run_group(mm_store *s, struct job *list)
+{
+	mm_db *db = s->writer_db;
+	mm_err grc;
+	struct job *j, *next;
+	size_t n = 0;
+
+	grc = db->be->exec(db->conn, "BEGIN IMMEDIATE");
+	for (j = list; j != NULL; j = j->next) {
+		n++;
+		if (grc != MM_OK) {
+			j->rc = grc;
+			continue;
+		}
+		mm_err_clear();
+		if ((j->rc = db->be->exec(db->conn, "SAVEPOINT job")) != MM_OK)
+			continue;
+		j->rc = j->fn(db, j->arg);
+		if (j->rc != MM_OK) {
+			snprintf(j->detail, sizeof(j->detail), "%s", mm_err_detail(j->rc));
+			(void)db->be->exec(db->conn, "ROLLBACK TO job");
+		}
+		(void)db->be->exec(db->conn, "RELEASE job");
+	}
+	if (grc == MM_OK) {
+		for (size_t i = 0; i < s->nhooks && grc == MM_OK; i++)
+			if (s->hooks[i].pre != NULL)
+				grc = s->hooks[i].pre(db, s->hooks[i].arg);
+		if (grc == MM_OK)
+			grc = db->be->exec(db->conn, "COMMIT");
+		if (grc != MM_OK) {
+			mm_logf(MM_LOG_ERROR, "store.group_failed", "%s", mm_err_detail(grc));
+			(void)db->be->exec(db->conn, "ROLLBACK");
+		}
+	}
+	for (size_t i = 0; i < s->nhooks; i++)
+		if (s->hooks[i].post != NULL)
+			s->hooks[i].post(grc, s->hooks[i].arg);
+	pthread_mutex_lock(&s->mu);
+	s->stats.groups++;
+	s->stats.jobs += n;
+	if (grc != MM_OK)
+		s->stats.failed_groups++;
+	pthread_mutex_unlock(&s->mu);
+	for (j = list; j != NULL; j = next) {
+		next = j->next;
+		if (grc != MM_OK && j->rc == MM_OK) {
+			snprintf(j->detail, sizeof(j->detail), "the database could not commit");
+			finish(s, j, MM_ERR_STORE);
+		} else {
+			finish(s, j, j->rc);
+		}
+	}
+}
+
+static void *writer_main(void *p)
+{
+	mm_store *s = p;
+
+	for (;;) {
+		struct job *list, *last;
+		size_t n = 1;
+
+		pthread_mutex_lock(&s->mu);
+		while (s->head == NULL && !s->stopping)
+			pthread_cond_wait(&s->work_cv, &s->mu);
+		if (s->head == NULL) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		list = last = s->head;
+		while (last->next != NULL && n < s->opts.max_group) {
+			last = last->next;
+			n++;
+		}
+		s->head = last->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->mu);
+		run_group(s, list);
+	}
+	return NULL;
+}
+
+static mm_err enqueue(mm_store *s, struct job *j)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->mu);
+		return mm_err_set(MM_ERR_UNAVAILABLE, "the store is closing");
+	}
+	j->next = NULL;
+	if (s->tail != NULL)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	pthread_cond_signal(&s->work_cv);
+	pthread_mutex_unlock(&s->mu);
+	return MM_OK;
+}
+
+mm_err mm_store_write(mm_store *s, mm_store_job_fn fn, void *arg)
+{
+	struct job j;
+	mm_err rc;
+
+	memset(&j, 0, sizeof(j));
+	j.fn = fn;
+	j.arg = arg;
+	if ((rc = enqueue(s, &j)) != MM_OK)
+		return rc;
+	pthread_mutex_lock(&s->mu);
+	while (!j.finished)
+		pthread_cond_wait(&s->done_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	if (j.rc != MM_OK)
+		return mm_err_set(j.rc, "%s", j.detail);
+	return MM_OK;
+}
+
+mm_err mm_store_write_async(mm_store *s, mm_store_job_fn fn, void *arg,
+			    mm_store_done_fn done, void *done_arg)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	mm_err rc;
+
+	if (j == NULL)
+		return MM_ERR_NOMEM;
+	j->fn = fn;
+	j->arg = arg;
+	j->done = done;
+	j->done_arg = done_arg;
+	if ((rc = enqueue(s, j)) != MM_OK)
+		free(j);
+	return rc;
+}
+
+mm_err mm_store_add_group_hook(mm_store *s, mm_store_pre_fn pre, mm_store_post_fn post,
+			       void *arg)
+{
+	if (s->nhooks == sizeof(s->hooks) / sizeof(s->hooks[0]))
+		return mm_err_set(MM_ERR_LIMIT, "too many store hooks");
+	s->hooks[s->nhooks].pre = pre;
+	s->hooks[s->nhooks].post = post;
+	s->hooks[s->nhooks].arg = arg;
+	s->nhooks++;
+	return MM_OK;
+}
+
+void mm_store_get_stats(mm_store *s, mm_store_stats *ret)
+{
+	pthread_mutex_lock(&s->mu);
+	*ret = s->stats;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- open / close ---- */
+
+mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
+{
+	mm_store *s;
+	mm_err rc;
+
+	if (opts->dir == NULL || opts->dir[0] == '\0')
+		return mm_err_set(MM_ERR_CONFIG, "data directory not set");
+	if (mkdir(opts->dir, 0700) != 0 && errno != EEXIST)
+		return mm_err_set(MM_ERR_IO, "cannot create %s: %s", opts->dir, strerror(errno));
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return MM_ERR_NOMEM;
+	s->be = &mm_backend_sqlite;
+	s->opts = *opts;
+	if (s->opts.max_group == 0)
+		s->opts.max_group = 4096;
+	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/mamori.db", opts->dir) >= sizeof(s->path)) {
+		free(s);
+		return mm_err_set(MM_ERR_CONFIG, "data directory path too long");
+	}
+	s->opts.dir = NULL; /* not owned; never used after open */
+	pthread_mutex_init(&s->pool_mu, NULL);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->work_cv, NULL);
+	pthread_cond_init(&s->done_cv, NULL);
+	if ((rc = db_open(s, true, &s->writer_db)) != MM_OK)
+		goto fail;
+	(void)chmod(s->path, 0600);
+	if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+		rc = mm_err_set(MM_ERR_IO, "cannot start the writer thread");
+		goto fail;
+	}
+	s->writer_started = true;
+	*ret = s;
+	return MM_OK;
+fail:
+	mm_store_close(s);
+	return rc;
+}
+
+void mm_store_close(mm_store *s)
+{
+	mm_db *db;
+
+	if (s == NULL)
+		return;
+	if (s->writer_started) {
+		pthread_mutex_lock(&s->mu);
+		s->stopping = true;
+		pthread_cond_signal(&s->work_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->writer, NULL);
+	}
+	db_close(s->writer_db);
+	while ((db = s->free_list) != NULL) {
+		s->free_list = db->next_free;
+		db_close(db);
+	}
+	pthread_mutex_destroy(&s->pool_mu);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->work_cv);
+	pthread_cond_destroy(&s->done_cv);
+	free(s);
+}
+
+const char *mm_store_backend_name(const mm_store *s)
+{
+	return s->be->name;
+}
+
+const char *mm_store_path(const mm_store *s)
+{
+	return s->path;
+}
+
+/* ---- migrations ---- */
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS mm_schema ("
+	" component TEXT PRIMARY KEY,"
+	" version INTEGER NOT NULL)";
+
+struct migrate_ctx {
+	const mm_migration_set *const *sets;
+	size_t nsets;
+	size_t cur;
+};
+
+static mm_err get_version(mm_db *db, const char *component, int64_t *ret)
+{
+	static const char sql[] = "SELECT version FROM mm_schema WHERE component = ?";
+	mm_stmt *st;
+	bool row;
+	mm_err rc;
+
+	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
+		return rc;
+	if ((rc = mm_stmt_bind_text(st, 1, component)) == MM_OK &&
+	    (rc = mm_stmt_step(st, &row)) == MM_OK)
+		*ret = row ? mm_stmt_int(st, 0) : 0;
+	mm_stmt_done(st);
+	return rc;
+}
+
+static mm_err check_known(mm_db *db, void *arg)
+{
+	static const char sql[] = "SELECT component, version FROM mm_schema";
+	struct migrate_ctx *m = arg;
+	mm_stmt *st;
+	bool row;
+	mm_err rc;
+
+	if ((rc = mm_db_exec(db, schema_sql)) != MM_OK)
+		return rc;
+	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
+		return rc;
+	while ((rc = mm_stmt_step(st, &row)) == MM_OK && row) {
+		const char *c = mm_stmt_text(st, 0);
+		int64_t v = mm_stmt_int(st, 1);
+		const mm_migration_set *set = NULL;
+
+		for (size_t i = 0; i < m->nsets; i++)
+			if (strcmp(m->sets[i]->component, c) == 0)
+				set = m->sets[i];
+		if (set == NULL) {
+			rc = mm_err_set(MM_ERR_VERSION,
+					"the database has component '%s' that this mamori does not know: "
+					"it was written by a newer version", c);
+			break;
+		}
+		if (v > (int64_t)set->nsteps) {
+			rc = mm_err_set(MM_ERR_VERSION,
+					"the database schema of '%s' is version %lld but this mamori "
+					"knows only up to %zu: refusing to start", c, (long long)v,
+					set->nsteps);
+			break;
+		}
+	}
+	mm_stmt_done(st);
+	return rc;
+}
+
+static mm_err migrate_one(mm_db *db, void *arg)
+{
+	static const char upsert[] =
+		"INSERT INTO mm_schema (component, version) VALUES (?, ?) "
+		"ON CONFLICT (component) DO UPDATE SET version = excluded.version";
+	struct migrate_ctx *m = arg;
+	const mm_migration_set *set = m->sets[m->cur];
+	int64_t v = 0;
+	mm_stmt *st;
+	mm_err rc;
+
+	if ((rc = get_version(db, set->component, &v)) != MM_OK)
+		return rc;
+	if (v == (int64_t)set->nsteps)
+		return MM_OK;
+	for (size_t i = (size_t)v; i < set->nsteps; i++) {
+		if ((rc = mm_db_exec(db, set->steps[i])) != MM_OK)
+			return mm_err_set(rc, "migration %s step %zu: %s", set->component, i + 1,
+					  mm_err_detail(rc));
+	}
+	if ((rc = mm_db_prepare(db, upsert, &st)) != MM_OK)
+		return rc;
+	if ((rc = mm_stmt_bind_text(st, 1, set->component)) == MM_OK &&
+	    (rc = mm_stmt_bind_int(st, 2, (int64_t)set->nsteps)) == MM_OK)
+		rc = mm_stmt_run(st);
+	mm_stmt_done(st);
+	if (rc == MM_OK)
+		mm_logkv(MM_LOG_INFO, "store.migrated", "component", set->component, NULL);
+	return rc;
+}
+
+mm_err mm_store_migrate(mm_store *s, const mm_migration_set *const *sets, size_t nsets)
+{
+	struct migrate_ctx m = { sets, nsets, 0 };
+	mm_err rc;
+
+	if ((rc = mm_store_write(s, check_known, &m)) != MM_OK)
+		return rc;
+	for (m.cur = 0; m.cur < nsets; m.cur++)
+		if ((rc = mm_store_write(s, migrate_one, &m)) != MM_OK)
+			return rc;
+	return MM_OK;
+}
