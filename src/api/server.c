@@ -60,8 +60,24 @@ struct route_rt {
 	char name[160];
 };
 
+/* Per-connection bookkeeping: the deadline by which the next complete
+ * request must have arrived (0 while a request is being handled). evhttp's
+ * own timeout is per read, so without this a client trickling one header
+ * byte at a time (slowloris) would hold the connection forever. */
+struct conn {
+	struct evhttp_connection *con;
+	struct worker *w;
+	int64_t deadline_ns;
+	struct conn *hnext;
+	struct conn *prev, *next;
+};
+
+#define CONN_BUCKETS 1024
+
 struct worker {
 	mm_api *api;
+	struct conn *conn_hash[CONN_BUCKETS];
+	struct conn *conn_list;
 	int idx;
 	pthread_t th;
 	struct event_base *base;
@@ -124,6 +140,8 @@ struct mm_req {
 	int dstatus;
 	json_t *dbody;
 };
+
+static void conn_set_deadline(struct worker *w, struct evhttp_connection *con, bool busy);
 
 /* ---- status mapping ---- */
 
@@ -431,6 +449,7 @@ static void send_body(mm_req *r, int status, const char *ctype, const void *data
 		evhttp_add_header(h, "Connection", "close");
 	evbuffer_add(out, data, n);
 	record(r, status);
+	conn_set_deadline(r->w, evhttp_request_get_connection(r->ev), false);
 	evhttp_send_reply(r->ev, status, reason(status), NULL);
 	r->w->inflight--;
 }
@@ -674,6 +693,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	r->w = w;
 	r->ev = ev;
 	r->t0 = mm_time_mono_ns();
+	conn_set_deadline(w, con, true);
 	r->route_idx = -1;
 	w->inflight++;
 	snprintf(r->actor, sizeof(r->actor), "anonymous");
@@ -754,11 +774,61 @@ done:
 
 /* ---- connections ---- */
 
+static size_t conn_bucket(const struct evhttp_connection *con)
+{
+	return ((uintptr_t)con >> 4) % CONN_BUCKETS;
+}
+
+static struct conn *conn_find(struct worker *w, const struct evhttp_connection *con)
+{
+	struct conn *c;
+
+	for (c = w->conn_hash[conn_bucket(con)]; c != NULL; c = c->hnext)
+		if (c->con == con)
+			return c;
+	return NULL;
+}
+
 static void conn_closed(struct evhttp_connection *con, void *arg)
 {
-	struct worker *w = arg;
+	struct conn *c = arg, **pp;
+	struct worker *w = c->w;
 
+	for (pp = &w->conn_hash[conn_bucket(con)]; *pp != NULL; pp = &(*pp)->hnext) {
+		if (*pp == c) {
+			*pp = c->hnext;
+			break;
+		}
+	}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conn_list = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c);
 	w->conns--;
+}
+
+static void conn_set_deadline(struct worker *w, struct evhttp_connection *con, bool busy)
+{
+	struct conn *c = con ? conn_find(w, con) : NULL;
+
+	if (c != NULL)
+		c->deadline_ns = busy ? 0 : mm_time_mono_ns() + w->api->cfg->request_timeout_ms * 1000000LL;
+}
+
+/* Closes idle connections whose next request did not arrive in time. */
+static void conn_sweep(struct worker *w)
+{
+	int64_t now = mm_time_mono_ns();
+	struct conn *c = w->conn_list, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (c->deadline_ns != 0 && c->deadline_ns < now)
+			evhttp_connection_free(c->con); /* calls conn_closed */
+	}
 }
 
 /* Runs right after accept, in the same loop iteration: evhttp has created
@@ -776,12 +846,26 @@ static void conn_fixup(evutil_socket_t fd, short what, void *arg)
 		struct evhttp_connection *con;
 
 		bufferevent_getcb(w->pending[i], &rcb, &wcb, &ecb, &cbarg);
+		struct conn *cs;
+
 		con = cbarg;
-		if (con == NULL) {
+		cs = con ? calloc(1, sizeof(*cs)) : NULL;
+		if (cs == NULL) {
 			w->conns--;
+			if (con != NULL)
+				evhttp_connection_free(con);
 			continue;
 		}
-		evhttp_connection_set_closecb(con, conn_closed, w);
+		cs->con = con;
+		cs->w = w;
+		cs->deadline_ns = mm_time_mono_ns() + w->api->cfg->request_timeout_ms * 1000000LL;
+		cs->hnext = w->conn_hash[conn_bucket(con)];
+		w->conn_hash[conn_bucket(con)] = cs;
+		cs->next = w->conn_list;
+		if (w->conn_list != NULL)
+			w->conn_list->prev = cs;
+		w->conn_list = cs;
+		evhttp_connection_set_closecb(con, conn_closed, cs);
 		if (w->conns > w->api->max_conns_per_worker || w->api->stopping) {
 			w->rejected_conns++;
 			evhttp_connection_free(con);
@@ -817,6 +901,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 	mm_api *api = w->api;
 
+	conn_sweep(w);
 	if (!api->stopping)
 		return;
 	if (w->lis != NULL)
