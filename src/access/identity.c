@@ -1,6 +1,7 @@
 /*
- * identity.c: users, API tokens, the bootstrap token and role-based
- * permissions.
+ * identity.c: the module's schema, role-based permissions, token
+ * authentication (API tokens, sessions, the bootstrap token), first-run
+ * initialisation and API tokens.
  *
  * Invariants:
  *  - tokens.hash is SHA-256(token) in hex; the token itself is never stored
@@ -9,15 +10,18 @@
  *  - At most one unrevoked bootstrap token exists, and only while no
  *    administrator exists; using it revokes it in the same transaction that
  *    creates the administrator (single use).
- *  - Every change is audited in its own store job (fail closed).
+ *  - Every change is audited in its own store job (fail closed). The one
+ *    exception is a session's last-seen time (idle-timeout bookkeeping), which
+ *    is written at most every SESSION_TOUCH_MS per session and not audited.
+ *  - A session is valid while now < expires_ms (absolute timeout) and
+ *    now - last_seen_ms < identity.session_idle.
  */
-#include "access/access.h"
+#include "access/internal.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit/audit.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "crypto/crypto.h"
@@ -55,20 +59,16 @@ const char *const mm_access_builtin_roles[] = { "admin", "approver", "operator",
 static const char *const role_approver[] = { "self", "access.approve", "access.read",
 	"access.check", "user.read", NULL };
 static const char *const role_operator[] = { "self", "access.request", "access.read", NULL };
-static const char *const role_auditor[] = { "self", "sys.read", "user.read", "audit.read",
-	"keys.read", "access.read", "fisc.read", "risk.read", NULL };
+static const char *const role_auditor[] = { "self", "sys.read", "user.read", "user.review",
+	"audit.read", "keys.read", "access.read", "fisc.read", "risk.read", NULL };
 
-struct custom_role {
-	const char *name;
-	const mm_config_item *perms;
-};
+/* Permissions that approve, hold privileged access or administer: a role
+ * with any of them requires TOTP. */
+static const char *const mfa_perms[] = { "user.admin", "access.approve", "access.request",
+	"access.admin", "keys.admin", "sys.seal", "audit.admin", "fisc.approve", "risk.admin",
+	NULL };
 
-struct mm_access {
-	mm_store *store;
-	const mm_config *cfg;
-	struct custom_role *custom;
-	size_t ncustom;
-};
+#define SESSION_TOUCH_MS 30000
 
 static const char *const steps[] = {
 	"CREATE TABLE users ("
@@ -76,16 +76,109 @@ static const char *const steps[] = {
 	" name TEXT NOT NULL UNIQUE,"
 	" roles TEXT NOT NULL,"
 	" disabled INTEGER NOT NULL DEFAULT 0,"
-	" created_ms INTEGER NOT NULL)",
+	" created_ms INTEGER NOT NULL,"
+	" password TEXT,"
+	" password_changed_ms INTEGER,"
+	" allow_cidrs TEXT NOT NULL DEFAULT '',"
+	" mfa_secret BLOB,"
+	" mfa_pending BLOB,"
+	" mfa_enrolled_ms INTEGER,"
+	" mfa_last_step INTEGER NOT NULL DEFAULT 0,"
+	" failed_logins INTEGER NOT NULL DEFAULT 0,"
+	" locked_until_ms INTEGER NOT NULL DEFAULT 0,"
+	" last_login_ms INTEGER,"
+	" last_login_source TEXT,"
+	" disabled_ms INTEGER)",
 	"CREATE TABLE tokens ("
 	" hash TEXT PRIMARY KEY,"
 	" id TEXT NOT NULL UNIQUE,"
 	" user_id INTEGER REFERENCES users(id),"
 	" kind TEXT NOT NULL,"
+	" scope TEXT NOT NULL DEFAULT 'full',"
+	" mfa INTEGER NOT NULL DEFAULT 0,"
 	" created_ms INTEGER NOT NULL,"
 	" expires_ms INTEGER NOT NULL,"
+	" last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+	" source TEXT,"
 	" revoked INTEGER NOT NULL DEFAULT 0)",
 	"CREATE INDEX tokens_user ON tokens(user_id)",
+	"CREATE TABLE recovery_codes ("
+	" user_id INTEGER NOT NULL REFERENCES users(id),"
+	" hash TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" used_ms INTEGER,"
+	" PRIMARY KEY (user_id, hash))",
+	"CREATE TABLE account_reviews ("
+	" id INTEGER PRIMARY KEY,"
+	" reviewer TEXT NOT NULL,"
+	" reviewed_ms INTEGER NOT NULL,"
+	" note TEXT NOT NULL,"
+	" accounts INTEGER NOT NULL,"
+	" dormant INTEGER NOT NULL,"
+	" privileged INTEGER NOT NULL,"
+	" without_mfa INTEGER NOT NULL)",
+	"CREATE TABLE targets ("
+	" name TEXT PRIMARY KEY,"
+	" spec TEXT NOT NULL,"
+	" updated_ms INTEGER NOT NULL,"
+	" updated_by TEXT NOT NULL)",
+	"CREATE TABLE grants ("
+	" id INTEGER PRIMARY KEY,"
+	" user_id INTEGER NOT NULL REFERENCES users(id),"
+	" user_name TEXT NOT NULL,"
+	" target TEXT NOT NULL,"
+	" role TEXT NOT NULL,"
+	" reason TEXT NOT NULL,"
+	" ticket TEXT,"
+	" state TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" review_by_ms INTEGER NOT NULL,"
+	" start_ms INTEGER NOT NULL,"
+	" end_ms INTEGER NOT NULL,"
+	" approver_role TEXT NOT NULL,"
+	" approvals_required INTEGER NOT NULL,"
+	" report_required INTEGER NOT NULL,"
+	" breakglass INTEGER NOT NULL DEFAULT 0,"
+	" decided_ms INTEGER,"
+	" decided_by TEXT,"
+	" decision_note TEXT,"
+	" closed_ms INTEGER,"
+	" closed_by TEXT,"
+	" close_reason TEXT,"
+	" report_text TEXT,"
+	" report_ms INTEGER,"
+	" report_confirmed_by TEXT,"
+	" report_confirmed_ms INTEGER)",
+	"CREATE INDEX grants_state ON grants(state, end_ms)",
+	"CREATE INDEX grants_user ON grants(user_id, target, state)",
+	"CREATE TABLE grant_approvals ("
+	" grant_id INTEGER NOT NULL REFERENCES grants(id),"
+	" approver_id INTEGER NOT NULL,"
+	" approver TEXT NOT NULL,"
+	" approved_ms INTEGER NOT NULL,"
+	" comment TEXT,"
+	" PRIMARY KEY (grant_id, approver_id))",
+	"CREATE TABLE grant_operations ("
+	" id INTEGER PRIMARY KEY,"
+	" grant_id INTEGER NOT NULL,"
+	" time_ms INTEGER NOT NULL,"
+	" action TEXT NOT NULL,"
+	" allowed INTEGER NOT NULL,"
+	" caller TEXT NOT NULL,"
+	" source TEXT,"
+	" audit_seq INTEGER NOT NULL)",
+	"CREATE INDEX grant_operations_grant ON grant_operations(grant_id, id)",
+	"CREATE TABLE outbox ("
+	" id INTEGER PRIMARY KEY,"
+	" created_ms INTEGER NOT NULL,"
+	" event TEXT NOT NULL,"
+	" body TEXT NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_ms INTEGER NOT NULL,"
+	" delivered_ms INTEGER,"
+	" failed INTEGER NOT NULL DEFAULT 0,"
+	" last_error TEXT)",
+	"CREATE INDEX outbox_due ON outbox(delivered_ms, failed, next_ms)",
 };
 
 const mm_migration_set mm_access_migrations = { "access", steps, sizeof(steps) / sizeof(steps[0]) };
@@ -109,20 +202,31 @@ static const char *const *builtin_perms(const char *role)
 	return NULL;
 }
 
-bool mm_access_is_role(const mm_access *a, const char *name)
+static bool is_builtin(const char *name)
 {
 	for (size_t i = 0; mm_access_builtin_roles[i] != NULL; i++)
 		if (strcmp(mm_access_builtin_roles[i], name) == 0)
 			return true;
-	for (size_t i = 0; i < a->ncustom; i++)
-		if (strcmp(a->custom[i].name, name) == 0)
-			return true;
 	return false;
+}
+
+const struct custom_role *mm_access_role_entry(const mm_access *a, const char *role)
+{
+	for (size_t i = 0; i < a->ncustom; i++)
+		if (strcmp(a->custom[i].name, role) == 0)
+			return &a->custom[i];
+	return NULL;
+}
+
+bool mm_access_is_role(const mm_access *a, const char *name)
+{
+	return is_builtin(name) || mm_access_role_entry(a, name) != NULL;
 }
 
 bool mm_access_role_permits(const mm_access *a, const char *role, const char *perm)
 {
 	const char *const *list;
+	const struct custom_role *c;
 
 	if (strcmp(role, "admin") == 0)
 		return true;
@@ -132,13 +236,11 @@ bool mm_access_role_permits(const mm_access *a, const char *role, const char *pe
 				return true;
 		return false;
 	}
-	for (size_t i = 0; i < a->ncustom; i++) {
-		if (strcmp(a->custom[i].name, role) != 0 || a->custom[i].perms == NULL)
-			continue;
-		for (size_t j = 0; j < a->custom[i].perms->nlist; j++)
-			if (strcmp(a->custom[i].perms->list[j], perm) == 0)
-				return true;
-	}
+	if ((c = mm_access_role_entry(a, role)) == NULL || c->perms == NULL)
+		return false;
+	for (size_t j = 0; j < c->perms->nlist; j++)
+		if (strcmp(c->perms->list[j], perm) == 0)
+			return true;
 	return false;
 }
 
@@ -146,13 +248,79 @@ bool mm_access_permits(const mm_access *a, const mm_principal *p, const char *pe
 {
 	char roles[MM_ROLES_MAX + 1], *save = NULL, *r;
 
-	if (p == NULL || p->kind != MM_PRINCIPAL_USER)
+	if (p == NULL || p->kind != MM_PRINCIPAL_USER || p->restricted)
 		return false;
 	memcpy(roles, p->roles, sizeof(roles));
 	for (r = strtok_r(roles, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
 		if (mm_access_role_permits(a, r, perm))
 			return true;
 	return false;
+}
+
+bool mm_access_role_is_privileged(const mm_access *a, const char *role)
+{
+	const struct custom_role *c = mm_access_role_entry(a, role);
+
+	return strcmp(role, "admin") == 0 || (c != NULL && !c->builtin && c->privileged);
+}
+
+bool mm_access_role_requires_mfa(const mm_access *a, const char *role)
+{
+	if (mm_access_role_is_privileged(a, role))
+		return true;
+	for (size_t i = 0; mfa_perms[i] != NULL; i++)
+		if (mm_access_role_permits(a, role, mfa_perms[i]))
+			return true;
+	return false;
+}
+
+bool mm_access_roles_require_mfa(const mm_access *a, const char *roles)
+{
+	char buf[MM_ROLES_MAX + 1], *save = NULL, *r;
+
+	mm_access_copy_str(buf, sizeof(buf), roles);
+	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
+		if (mm_access_role_requires_mfa(a, r))
+			return true;
+	return false;
+}
+
+bool mm_access_role_assignable(mm_access *a, const char *role)
+{
+	return mm_access_is_role(a, role) && !mm_targets_role_is_target_role(a, role);
+}
+
+mm_err mm_access_roles_canon(mm_access *a, const json_t *arr, mm_buf *out)
+{
+	size_t i, n = 0;
+	json_t *v;
+	mm_err rc;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return mm_err_set(MM_ERR_INVALID, "field 'roles': expected a non-empty list of role "
+				  "names");
+	json_array_foreach(arr, i, v) {
+		const char *r = json_string_value(v);
+		bool dup = false;
+
+		if (r == NULL || mm_access_check_name("role", r) != MM_OK)
+			return mm_err_set(MM_ERR_INVALID, "field 'roles': entry %zu is not a role name",
+					  i);
+		if (!mm_access_is_role(a, r))
+			return mm_err_set(MM_ERR_INVALID, "unknown role '%s'", r);
+		if (mm_targets_role_is_target_role(a, r))
+			return mm_err_set(MM_ERR_INVALID, "role '%s' is granted only just-in-time "
+					  "through an access request", r);
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(json_string_value(json_array_get(arr, j)), r) == 0;
+		if (dup)
+			continue;
+		if ((rc = mm_buf_appendf(out, "%s%s", n++ ? "," : "", r)) != MM_OK)
+			return rc == MM_ERR_LIMIT ? mm_err_set(MM_ERR_INVALID, "too many roles") : rc;
+	}
+	if (out->len > MM_ROLES_MAX)
+		return mm_err_set(MM_ERR_INVALID, "too many roles");
+	return MM_OK;
 }
 
 mm_err mm_access_check_name(const char *what, const char *name)
@@ -173,45 +341,100 @@ bad:
 			  "starting with a letter or digit", what);
 }
 
+static mm_err add_role_table(mm_access *a, const mm_config_table *t)
+{
+	const mm_config_item *perms = mm_config_table_get(t, "permissions");
+	const mm_config_item *priv = mm_config_table_get(t, "privileged");
+	const mm_config_item *cidrs = mm_config_table_get(t, "allow_cidrs");
+	struct custom_role *c;
+	bool builtin = is_builtin(t->name);
+	mm_err rc;
+
+	if (mm_access_check_name("role name", t->name) != MM_OK)
+		return mm_err_set(MM_ERR_CONFIG, "line %d: role.%s: role names are lowercase "
+				  "letters, digits, '.', '_' and '-'", t->line, t->name);
+	if (builtin && (perms != NULL || priv != NULL))
+		return mm_err_set(MM_ERR_CONFIG, "line %d: role.%s: a built-in role's permissions "
+				  "cannot be changed (only allow_cidrs)", t->line, t->name);
+	c = realloc(a->custom, (a->ncustom + 1) * sizeof(*c));
+	if (c == NULL)
+		return MM_ERR_NOMEM;
+	a->custom = c;
+	c = &a->custom[a->ncustom++];
+	memset(c, 0, sizeof(*c));
+	c->name = t->name;
+	c->perms = perms;
+	c->builtin = builtin;
+	c->privileged = priv != NULL && priv->num != 0;
+	for (size_t j = 0; perms != NULL && j < perms->nlist; j++)
+		if (!mm_access_is_permission(perms->list[j]))
+			return mm_err_set(MM_ERR_CONFIG, "line %d: role.%s.permissions: unknown "
+					  "permission '%s'", perms->line, t->name, perms->list[j]);
+	if (cidrs != NULL) {
+		mm_buf text = MM_BUF_INIT(1 << 16);
+
+		c->cidrs = calloc(1, sizeof(*c->cidrs));
+		if (c->cidrs == NULL)
+			return MM_ERR_NOMEM;
+		for (size_t j = 0; j < cidrs->nlist; j++) {
+			if ((rc = mm_buf_appendf(&text, "%s%s", j ? "," : "", cidrs->list[j])) != MM_OK)
+				break;
+		}
+		rc = mm_cidr_list_parse(mm_buf_str(&text), c->cidrs);
+		mm_buf_release(&text);
+		if (rc != MM_OK)
+			return mm_err_set(MM_ERR_CONFIG, "line %d: role.%s.allow_cidrs: %s", cidrs->line,
+					  t->name, mm_err_detail(rc));
+	}
+	return MM_OK;
+}
+
 mm_err mm_access_open(mm_store *store, const mm_config *cfg, mm_access **ret)
 {
 	mm_access *a = calloc(1, sizeof(*a));
+	mm_buf dummy = MM_BUF_INIT(MM_PHC_MAX);
+	uint8_t rnd[32];
+	char pw[65];
 	mm_err rc = MM_OK;
 
 	if (a == NULL)
 		return MM_ERR_NOMEM;
 	a->store = store;
 	a->cfg = cfg;
+	pthread_rwlock_init(&a->tlock, NULL);
 	for (size_t i = 0; i < cfg->ntables; i++) {
 		const mm_config_table *t = &cfg->tables[i];
-		struct custom_role *c;
 
-		if (strcmp(t->kind, "role") != 0)
-			continue;
-		if (mm_access_is_role(a, t->name)) {
-			rc = mm_err_set(MM_ERR_CONFIG, "line %d: role.%s: duplicates a built-in role",
-					t->line, t->name);
+		if (strcmp(t->kind, "role") == 0 && (rc = add_role_table(a, t)) != MM_OK)
 			goto out;
-		}
-		c = realloc(a->custom, (a->ncustom + 1) * sizeof(*c));
-		if (c == NULL) {
-			rc = MM_ERR_NOMEM;
-			goto out;
-		}
-		a->custom = c;
-		c = &a->custom[a->ncustom++];
-		c->name = t->name;
-		c->perms = mm_config_table_get(t, "permissions");
-		for (size_t j = 0; c->perms != NULL && j < c->perms->nlist; j++) {
-			if (!mm_access_is_permission(c->perms->list[j])) {
-				rc = mm_err_set(MM_ERR_CONFIG, "line %d: role.%s.permissions: unknown "
-						"permission '%s'", c->perms->line, t->name,
-						c->perms->list[j]);
-				goto out;
-			}
-		}
 	}
+	if ((rc = mm_password_policy_new(cfg->password_list, &a->pw)) != MM_OK)
+		goto out;
+	if ((rc = mm_throttle_new(1 << 16, &a->throttle)) != MM_OK)
+		goto out;
+	/* The dummy hash that unknown users are verified against: same
+	 * parameters as real ones, so the time taken does not tell them apart. */
+	if ((rc = mm_crypto_random(rnd, sizeof(rnd))) != MM_OK)
+		goto out;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(pw + 2 * i, 3, "%02x", rnd[i]);
+	rc = mm_password_hash(pw, &dummy);
+	mm_crypto_wipe(pw, sizeof(pw));
+	mm_crypto_wipe(rnd, sizeof(rnd));
+	if (rc != MM_OK)
+		goto out;
+	mm_access_copy_str(a->dummy_phc, sizeof(a->dummy_phc), mm_buf_str(&dummy));
+	if ((rc = mm_targets_open(a)) != MM_OK)
+		goto out;
+	if (cfg->breakglass_user != NULL &&
+	    (rc = mm_access_check_name("access.breakglass_user", cfg->breakglass_user)) != MM_OK) {
+		rc = mm_err_set(MM_ERR_CONFIG, "%s", mm_err_detail(rc));
+		goto out;
+	}
+	if ((rc = mm_notifier_start(a)) != MM_OK)
+		goto out;
 out:
+	mm_buf_release(&dummy);
 	if (rc != MM_OK) {
 		mm_access_free(a);
 		return rc;
@@ -224,8 +447,21 @@ void mm_access_free(mm_access *a)
 {
 	if (a == NULL)
 		return;
+	mm_notifier_stop(a);
+	mm_targets_free(a);
+	for (size_t i = 0; i < a->ncustom; i++)
+		free(a->custom[i].cidrs);
 	free(a->custom);
+	mm_password_policy_free(a->pw);
+	mm_throttle_free(a->throttle);
+	pthread_rwlock_destroy(&a->tlock);
 	free(a);
+}
+
+void mm_access_set_sealer(mm_access *a, const mm_access_sealer *s)
+{
+	a->sealer = *s;
+	a->have_sealer = s->wrap != NULL && s->unwrap != NULL;
 }
 
 mm_store *mm_access_store(mm_access *a)
@@ -238,7 +474,7 @@ const mm_config *mm_access_config(const mm_access *a)
 	return a->cfg;
 }
 
-static void copy_str(char *dst, size_t cap, const char *src)
+void mm_access_copy_str(char *dst, size_t cap, const char *src)
 {
 	size_t n = src ? strlen(src) : 0;
 
@@ -249,16 +485,119 @@ static void copy_str(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
-mm_err mm_access_authenticate(mm_access *a, const char *token, mm_principal *ret)
+void mm_access_event(mm_audit_event *ev, const mm_access_ctx *ctx, char *actor,
+		     const char *action, const char *target, const char *result)
+{
+	const mm_principal *p = ctx->who;
+
+	if (p == NULL || p->kind == MM_PRINCIPAL_NONE)
+		snprintf(actor, MM_NAME_MAX + 8, "anonymous");
+	else if (p->kind == MM_PRINCIPAL_BOOTSTRAP)
+		snprintf(actor, MM_NAME_MAX + 8, "bootstrap");
+	else
+		snprintf(actor, MM_NAME_MAX + 8, "user:%s", p->name);
+	memset(ev, 0, sizeof(*ev));
+	ev->actor = actor;
+	ev->source = ctx->source;
+	ev->request_id = ctx->request_id;
+	ev->action = action;
+	ev->target = target;
+	ev->result = result;
+}
+
+mm_err mm_access_query_int(mm_db *db, const char *sql, const char *text, int64_t num,
+			   bool *ret_found, int64_t *ret)
+{
+	mm_stmt *st;
+	bool row = false;
+	mm_err rc;
+
+	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
+		return rc;
+	if (strchr(sql, '?') == NULL)
+		rc = MM_OK; /* no parameter */
+	else
+		rc = text ? mm_stmt_bind_text(st, 1, text) : mm_stmt_bind_int(st, 1, num);
+	if (rc == MM_OK)
+		rc = mm_stmt_step(st, &row);
+	if (rc == MM_OK && row && ret != NULL)
+		*ret = mm_stmt_int(st, 0);
+	if (ret_found != NULL)
+		*ret_found = row;
+	mm_stmt_done(st);
+	return rc;
+}
+
+/* ---- authentication ---- */
+
+struct touch {
+	char id[33];
+	int64_t now;
+};
+
+static mm_err touch_job(mm_db *db, void *arg)
 {
 	static const char sql[] =
-		"SELECT t.id, t.kind, t.expires_ms, t.revoked, u.id, u.name, u.roles, u.disabled"
+		"UPDATE tokens SET last_seen_ms = ? WHERE id = ? AND last_seen_ms < ?";
+	struct touch *t = arg;
+	mm_stmt *st;
+	mm_err rc;
+
+	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
+		return rc;
+	if ((rc = mm_stmt_bind_int(st, 1, t->now)) == MM_OK &&
+	    (rc = mm_stmt_bind_text(st, 2, t->id)) == MM_OK &&
+	    (rc = mm_stmt_bind_int(st, 3, t->now)) == MM_OK)
+		rc = mm_stmt_run(st);
+	mm_stmt_done(st);
+	return rc;
+}
+
+static void touch_done(mm_err rc, const char *detail, void *arg)
+{
+	(void)rc;
+	(void)detail;
+	free(arg);
+}
+
+/* Keeps the roles whose allowlist admits source. */
+static void effective_roles(const mm_access *a, const char *roles, const char *source,
+			    char *out, size_t cap)
+{
+	char buf[MM_ROLES_MAX + 1], *save = NULL, *r;
+	mm_ip ip;
+	bool ip_ok = mm_ip_parse(source, &ip) == MM_OK;
+	size_t used = 0;
+
+	out[0] = '\0';
+	mm_access_copy_str(buf, sizeof(buf), roles);
+	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save)) {
+		const struct custom_role *c = mm_access_role_entry(a, r);
+
+		if (c != NULL && c->cidrs != NULL && c->cidrs->n > 0 &&
+		    !(ip_ok && mm_cidr_list_allows(c->cidrs, &ip)))
+			continue;
+		used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? "," : "", r);
+		if (used >= cap) {
+			out[cap - 1] = '\0';
+			break;
+		}
+	}
+}
+
+mm_err mm_access_authenticate(mm_access *a, const char *token, const char *source,
+			      mm_principal *ret)
+{
+	static const char sql[] =
+		"SELECT t.id, t.kind, t.expires_ms, t.revoked, u.id, u.name, u.roles, u.disabled,"
+		" t.scope, t.mfa, t.last_seen_ms, u.allow_cidrs"
 		" FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.hash = ?";
 	char hash[MM_TOKEN_HASH_HEX];
 	mm_principal p;
 	mm_db *db = NULL;
 	mm_stmt *st = NULL;
-	bool row;
+	int64_t now = mm_time_wall_ms(), last_seen = 0;
+	bool row, touch = false;
 	mm_err rc;
 
 	if (token == NULL || strlen(token) < 16 || strlen(token) > 256)
@@ -272,30 +611,53 @@ mm_err mm_access_authenticate(mm_access *a, const char *token, mm_principal *ret
 		goto out;
 	if ((rc = mm_stmt_step(st, &row)) != MM_OK)
 		goto out;
-	if (!row || mm_stmt_int(st, 3) != 0 || mm_stmt_int(st, 2) <= mm_time_wall_ms()) {
-		rc = mm_err_set(MM_ERR_UNAUTHENTICATED, "invalid or expired token");
-		goto out;
-	}
+	if (!row || mm_stmt_int(st, 3) != 0 || mm_stmt_int(st, 2) <= now)
+		goto deny;
 	memset(&p, 0, sizeof(p));
-	copy_str(p.token_id, sizeof(p.token_id), mm_stmt_text(st, 0));
+	mm_access_copy_str(p.token_id, sizeof(p.token_id), mm_stmt_text(st, 0));
 	p.expires_ms = mm_stmt_int(st, 2);
 	if (strcmp(mm_stmt_text(st, 1), "bootstrap") == 0) {
 		p.kind = MM_PRINCIPAL_BOOTSTRAP;
-		copy_str(p.name, sizeof(p.name), "bootstrap");
+		mm_access_copy_str(p.name, sizeof(p.name), "bootstrap");
 	} else {
-		if (mm_stmt_is_null(st, 4) || mm_stmt_int(st, 7) != 0) {
-			rc = mm_err_set(MM_ERR_UNAUTHENTICATED, "invalid or expired token");
-			goto out;
-		}
+		const char *cidrs = mm_stmt_text(st, 11);
+
+		if (mm_stmt_is_null(st, 4) || mm_stmt_int(st, 7) != 0)
+			goto deny;
+		if (cidrs != NULL && cidrs[0] != '\0' && !mm_cidr_text_allows(cidrs, source))
+			goto deny;
 		p.kind = MM_PRINCIPAL_USER;
 		p.user_id = mm_stmt_int(st, 4);
-		copy_str(p.name, sizeof(p.name), mm_stmt_text(st, 5));
-		copy_str(p.roles, sizeof(p.roles), mm_stmt_text(st, 6));
+		mm_access_copy_str(p.name, sizeof(p.name), mm_stmt_text(st, 5));
+		effective_roles(a, mm_stmt_text(st, 6), source, p.roles, sizeof(p.roles));
+		p.session = strcmp(mm_stmt_text(st, 1), "session") == 0;
+		p.mfa = mm_stmt_int(st, 9) != 0;
+		p.restricted = strcmp(mm_stmt_text(st, 8), "full") != 0 ||
+			       (!p.mfa && mm_access_roles_require_mfa(a, p.roles));
+		if (p.session) {
+			last_seen = mm_stmt_int(st, 10);
+			if (now - last_seen >= a->cfg->session_idle_ms)
+				goto deny;
+			touch = now - last_seen >= SESSION_TOUCH_MS;
+		}
 	}
 	*ret = p;
+	goto out;
+deny:
+	rc = mm_err_set(MM_ERR_UNAUTHENTICATED, "invalid or expired token");
 out:
 	mm_stmt_done(st);
 	mm_store_release(a->store, db);
+	if (rc == MM_OK && touch) {
+		struct touch *t = malloc(sizeof(*t));
+
+		if (t != NULL) {
+			memcpy(t->id, ret->token_id, sizeof(t->id));
+			t->now = now;
+			if (mm_store_write_async(a->store, touch_job, t, touch_done, t) != MM_OK)
+				free(t);
+		}
+	}
 	return rc;
 }
 
@@ -317,14 +679,15 @@ mm_err mm_access_initialized(mm_access *a, bool *ret)
 	return rc;
 }
 
-/* Inserts a token row; token_hash/id computed from the fresh token. */
-static mm_err insert_token(mm_db *db, const char *token, const char *id, int64_t user_id,
-			   const char *kind, int64_t expires_ms)
+mm_err mm_access_insert_token(mm_db *db, const char *token, const char *id, int64_t user_id,
+			      const char *kind, const char *scope, bool mfa, int64_t expires_ms,
+			      const char *source)
 {
 	static const char sql[] =
-		"INSERT INTO tokens (hash, id, user_id, kind, created_ms, expires_ms)"
-		" VALUES (?, ?, ?, ?, ?, ?)";
+		"INSERT INTO tokens (hash, id, user_id, kind, scope, mfa, created_ms, expires_ms,"
+		" last_seen_ms, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	char hash[MM_TOKEN_HASH_HEX];
+	int64_t now = mm_time_wall_ms();
 	mm_stmt *st;
 	mm_err rc;
 
@@ -335,16 +698,33 @@ static mm_err insert_token(mm_db *db, const char *token, const char *id, int64_t
 	    (rc = mm_stmt_bind_text(st, 2, id)) == MM_OK &&
 	    (rc = user_id ? mm_stmt_bind_int(st, 3, user_id) : mm_stmt_bind_null(st, 3)) == MM_OK &&
 	    (rc = mm_stmt_bind_text(st, 4, kind)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 5, mm_time_wall_ms())) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 6, expires_ms)) == MM_OK)
+	    (rc = mm_stmt_bind_text(st, 5, scope)) == MM_OK &&
+	    (rc = mm_stmt_bind_int(st, 6, mfa ? 1 : 0)) == MM_OK &&
+	    (rc = mm_stmt_bind_int(st, 7, now)) == MM_OK &&
+	    (rc = mm_stmt_bind_int(st, 8, expires_ms)) == MM_OK &&
+	    (rc = mm_stmt_bind_int(st, 9, now)) == MM_OK &&
+	    (rc = mm_stmt_bind_text(st, 10, source)) == MM_OK)
 		rc = mm_stmt_run(st);
 	mm_stmt_done(st);
 	return rc;
 }
 
-/* A public token id: the first 16 hex characters of SHA-256(token) would
- * leak nothing either, but a separate random id keeps ids unlinkable. */
-static mm_err new_token_id(char id[33])
+mm_err mm_access_revoke_user_tokens(mm_db *db, int64_t user_id)
+{
+	static const char sql[] = "UPDATE tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0";
+	mm_stmt *st;
+	mm_err rc;
+
+	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
+		return rc;
+	if ((rc = mm_stmt_bind_int(st, 1, user_id)) == MM_OK)
+		rc = mm_stmt_run(st);
+	mm_stmt_done(st);
+	return rc;
+}
+
+/* A public token id: a separate random id keeps ids unlinkable to tokens. */
+mm_err mm_access_new_token_id(char id[33])
 {
 	uint8_t raw[16];
 	static const char hex[] = "0123456789abcdef";
@@ -374,16 +754,10 @@ static mm_err bootstrap_job(mm_db *db, void *arg)
 	struct bootstrap_job *j = arg;
 	mm_audit_event ev = { 0 };
 	mm_stmt *st;
-	bool row;
-	int64_t n;
+	int64_t n = 0;
 	mm_err rc;
 
-	if ((rc = mm_db_prepare(db, q_users, &st)) != MM_OK)
-		return rc;
-	rc = mm_stmt_step(st, &row);
-	n = row ? mm_stmt_int(st, 0) : 0;
-	mm_stmt_done(st);
-	if (rc != MM_OK)
+	if ((rc = mm_access_query_int(db, q_users, NULL, 0, NULL, &n)) != MM_OK)
 		return rc;
 	if (n > 0)
 		return mm_err_set(MM_ERR_CONFLICT, "mamori is already initialised");
@@ -393,8 +767,9 @@ static mm_err bootstrap_job(mm_db *db, void *arg)
 	mm_stmt_done(st);
 	if (rc != MM_OK)
 		return rc;
-	if ((rc = insert_token(db, j->token, j->id, 0, "bootstrap",
-			       mm_time_wall_ms() + j->a->cfg->bootstrap_ttl_ms)) != MM_OK)
+	if ((rc = mm_access_insert_token(db, j->token, j->id, 0, "bootstrap", "full", false,
+					 mm_time_wall_ms() + j->a->cfg->bootstrap_ttl_ms,
+					 NULL)) != MM_OK)
 		return rc;
 	ev.actor = "system";
 	ev.action = "sys.bootstrap_token.issue";
@@ -412,7 +787,7 @@ mm_err mm_access_bootstrap_issue(mm_access *a, mm_buf *ret_token)
 
 	if ((rc = mm_token_new("mmb_", &tok)) != MM_OK)
 		goto out;
-	if ((rc = new_token_id(id)) != MM_OK)
+	if ((rc = mm_access_new_token_id(id)) != MM_OK)
 		goto out;
 	j = (struct bootstrap_job){ a, mm_buf_str(&tok), id };
 	if ((rc = mm_store_write(a->store, bootstrap_job, &j)) != MM_OK)
@@ -427,16 +802,10 @@ struct init_job {
 	mm_access *a;
 	const mm_access_ctx *ctx;
 	const char *name;
+	const char *phc;
 	const char *token;
 	const char *id;
 };
-
-static void fill_event(mm_audit_event *ev, const mm_access_ctx *ctx, const char *actor)
-{
-	ev->actor = actor;
-	ev->source = ctx->source;
-	ev->request_id = ctx->request_id;
-}
 
 static mm_err init_job(mm_db *db, void *arg)
 {
@@ -444,21 +813,18 @@ static mm_err init_job(mm_db *db, void *arg)
 		"UPDATE tokens SET revoked = 1 WHERE id = ? AND kind = 'bootstrap' AND revoked = 0";
 	static const char q_users[] = "SELECT COUNT(*) FROM users";
 	static const char q_user[] =
-		"INSERT INTO users (name, roles, created_ms) VALUES (?, 'admin', ?) RETURNING id";
+		"INSERT INTO users (name, roles, created_ms, password, password_changed_ms)"
+		" VALUES (?, 'admin', ?, ?, ?) RETURNING id";
 	struct init_job *j = arg;
-	mm_audit_event ev = { 0 };
+	mm_audit_event ev;
 	json_t *details = NULL;
+	char actor[MM_NAME_MAX + 8], target[MM_NAME_MAX + 8];
+	int64_t uid = 0, n = 0, now = mm_time_wall_ms();
 	mm_stmt *st;
-	int64_t uid = 0, n = 0;
 	bool row;
 	mm_err rc;
 
-	if ((rc = mm_db_prepare(db, q_users, &st)) != MM_OK)
-		return rc;
-	rc = mm_stmt_step(st, &row);
-	n = row ? mm_stmt_int(st, 0) : 0;
-	mm_stmt_done(st);
-	if (rc != MM_OK)
+	if ((rc = mm_access_query_int(db, q_users, NULL, 0, NULL, &n)) != MM_OK)
 		return rc;
 	if (n > 0)
 		return mm_err_set(MM_ERR_CONFLICT, "mamori is already initialised");
@@ -475,36 +841,32 @@ static mm_err init_job(mm_db *db, void *arg)
 	if ((rc = mm_db_prepare(db, q_user, &st)) != MM_OK)
 		return rc;
 	if ((rc = mm_stmt_bind_text(st, 1, j->name)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, mm_time_wall_ms())) == MM_OK &&
+	    (rc = mm_stmt_bind_int(st, 2, now)) == MM_OK &&
+	    (rc = mm_stmt_bind_text(st, 3, j->phc)) == MM_OK &&
+	    (rc = mm_stmt_bind_int(st, 4, now)) == MM_OK &&
 	    (rc = mm_stmt_step(st, &row)) == MM_OK && row)
 		uid = mm_stmt_int(st, 0);
 	mm_stmt_done(st);
 	if (rc != MM_OK)
 		return rc;
-	if ((rc = insert_token(db, j->token, j->id, uid, "api",
-			       mm_time_wall_ms() + j->a->cfg->token_ttl_ms)) != MM_OK)
+	/* A restricted session: the administrator must enrol TOTP first. */
+	if ((rc = mm_access_insert_token(db, j->token, j->id, uid, "session", "enrol", false,
+					 now + j->a->cfg->session_absolute_ms,
+					 j->ctx->source)) != MM_OK)
 		return rc;
 	details = json_pack("{s:s}", "roles", "admin");
-	fill_event(&ev, j->ctx, "bootstrap");
-	ev.action = "sys.init";
-	ev.target = NULL;
-	ev.result = "success";
+	snprintf(target, sizeof(target), "user:%s", j->name);
+	mm_access_event(&ev, j->ctx, actor, "sys.init", target, "success");
 	ev.details = details;
-	{
-		char target[MM_NAME_MAX + 8];
-
-		snprintf(target, sizeof(target), "user:%s", j->name);
-		ev.target = target;
-		rc = mm_audit_append(db, &ev, NULL);
-	}
+	rc = mm_audit_append(db, &ev, NULL);
 	json_decref(details);
 	return rc;
 }
 
 mm_err mm_access_init_admin(mm_access *a, const mm_access_ctx *ctx, const char *name,
-			    mm_buf *ret_token)
+			    const char *password, mm_buf *ret_token)
 {
-	mm_buf tok = MM_BUF_INIT(128);
+	mm_buf tok = MM_BUF_INIT(128), phc = MM_BUF_INIT(MM_PHC_MAX);
 	struct init_job j;
 	char id[33];
 	mm_err rc;
@@ -513,16 +875,21 @@ mm_err mm_access_init_admin(mm_access *a, const mm_access_ctx *ctx, const char *
 		return mm_err_set(MM_ERR_FORBIDDEN, "initialisation needs the bootstrap token");
 	if ((rc = mm_access_check_name("user name", name)) != MM_OK)
 		return rc;
-	if ((rc = mm_token_new("mmt_", &tok)) != MM_OK)
+	if ((rc = mm_password_check(a->pw, password, name, true)) != MM_OK)
+		return rc;
+	if ((rc = mm_password_hash(password, &phc)) != MM_OK)
 		goto out;
-	if ((rc = new_token_id(id)) != MM_OK)
+	if ((rc = mm_token_new("mms_", &tok)) != MM_OK)
 		goto out;
-	j = (struct init_job){ a, ctx, name, mm_buf_str(&tok), id };
+	if ((rc = mm_access_new_token_id(id)) != MM_OK)
+		goto out;
+	j = (struct init_job){ a, ctx, name, mm_buf_str(&phc), mm_buf_str(&tok), id };
 	if ((rc = mm_store_write(a->store, init_job, &j)) != MM_OK)
 		goto out;
 	rc = mm_buf_append(ret_token, tok.data, tok.len);
 out:
 	mm_buf_wipe_release(&tok);
+	mm_buf_release(&phc);
 	return rc;
 }
 
@@ -536,19 +903,15 @@ struct token_job {
 static mm_err token_job(mm_db *db, void *arg)
 {
 	struct token_job *j = arg;
-	mm_audit_event ev = { 0 };
+	mm_audit_event ev;
 	char actor[MM_NAME_MAX + 8], target[48];
 	mm_err rc;
 
-	if ((rc = insert_token(db, j->token, j->id, j->ctx->who->user_id, "api",
-			       j->expires_ms)) != MM_OK)
+	if ((rc = mm_access_insert_token(db, j->token, j->id, j->ctx->who->user_id, "api", "full",
+					 j->ctx->who->mfa, j->expires_ms, j->ctx->source)) != MM_OK)
 		return rc;
-	snprintf(actor, sizeof(actor), "user:%s", j->ctx->who->name);
 	snprintf(target, sizeof(target), "token:%s", j->id);
-	fill_event(&ev, j->ctx, actor);
-	ev.action = "token.create";
-	ev.target = target;
-	ev.result = "success";
+	mm_access_event(&ev, j->ctx, actor, "token.create", target, "success");
 	return mm_audit_append(db, &ev, NULL);
 }
 
@@ -562,13 +925,15 @@ mm_err mm_access_token_create(mm_access *a, const mm_access_ctx *ctx, int64_t tt
 
 	if (ctx->who == NULL || ctx->who->kind != MM_PRINCIPAL_USER)
 		return mm_err_set(MM_ERR_FORBIDDEN, "only users can create tokens");
+	if (ctx->who->restricted)
+		return mm_err_set(MM_ERR_FORBIDDEN, "enrol a TOTP authenticator first");
 	if (ttl_ms < 0)
 		return mm_err_set(MM_ERR_INVALID, "ttl must be positive");
 	if (ttl_ms == 0 || ttl_ms > a->cfg->token_ttl_ms)
 		ttl_ms = a->cfg->token_ttl_ms;
 	if ((rc = mm_token_new("mmt_", &tok)) != MM_OK)
 		goto out;
-	if ((rc = new_token_id(id)) != MM_OK)
+	if ((rc = mm_access_new_token_id(id)) != MM_OK)
 		goto out;
 	j = (struct token_job){ ctx, mm_buf_str(&tok), id, mm_time_wall_ms() + ttl_ms };
 	if ((rc = mm_store_write(a->store, token_job, &j)) != MM_OK)
@@ -585,7 +950,7 @@ static mm_err revoke_job(mm_db *db, void *arg)
 {
 	static const char sql[] = "UPDATE tokens SET revoked = 1 WHERE id = ?";
 	const mm_access_ctx *ctx = arg;
-	mm_audit_event ev = { 0 };
+	mm_audit_event ev;
 	char actor[MM_NAME_MAX + 8], target[48];
 	mm_stmt *st;
 	mm_err rc;
@@ -597,16 +962,23 @@ static mm_err revoke_job(mm_db *db, void *arg)
 	mm_stmt_done(st);
 	if (rc != MM_OK)
 		return rc;
-	snprintf(actor, sizeof(actor), "user:%s", ctx->who->name);
 	snprintf(target, sizeof(target), "token:%s", ctx->who->token_id);
-	fill_event(&ev, ctx, actor);
-	ev.action = "token.revoke";
-	ev.target = target;
-	ev.result = "success";
+	mm_access_event(&ev, ctx, actor, ctx->who->session ? "auth.logout" : "token.revoke",
+			target, "success");
 	return mm_audit_append(db, &ev, NULL);
 }
 
 mm_err mm_access_token_revoke_self(mm_access *a, const mm_access_ctx *ctx)
 {
 	return mm_store_write(a->store, revoke_job, (void *)ctx);
+}
+
+void mm_access_banner(mm_access *a, FILE *f)
+{
+	if (!a->have_sealer)
+		fprintf(f, "Warning: no sealer for TOTP secrets: TOTP enrolment and sign-in with a "
+			"second factor are unavailable.\n");
+	if (a->cfg->breakglass_user != NULL)
+		fprintf(f, "Break-glass account: %s (every use is audited and notified).\n",
+			a->cfg->breakglass_user);
 }

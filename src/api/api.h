@@ -16,7 +16,13 @@
  * its own SO_REUSEPORT listening socket. A handler runs on its loop thread
  * and must not block for long; a handler that waits for the store's
  * group commit defers its reply with mm_req_defer() and completes it from
- * any thread with mm_req_complete().
+ * any thread with mm_req_complete(). A route marked MM_ROUTE_BLOCKING runs
+ * its handler on a small pool of blocking threads instead (Argon2id,
+ * synchronous store writes): the handler is written as usual and its
+ * mm_req_reply() is delivered back on the loop.
+ *
+ * Sessions that still have to enrol TOTP (mm_principal.restricted) may only
+ * call routes marked MM_ROUTE_ENROL.
  */
 #ifndef MM_API_API_H
 #define MM_API_API_H
@@ -40,6 +46,8 @@ enum {
 	MM_ROUTE_PUBLIC = 1 << 0,  /* no token needed */
 	MM_ROUTE_SEALED = 1 << 1,  /* served while sealed */
 	MM_ROUTE_BOOTSTRAP = 1 << 2, /* the bootstrap token may call it */
+	MM_ROUTE_ENROL = 1 << 3,   /* a restricted session may call it ("self" only) */
+	MM_ROUTE_BLOCKING = 1 << 4, /* the handler runs on the blocking pool */
 };
 
 typedef struct mm_route {
@@ -82,7 +90,9 @@ void mm_req_ctx(mm_req *r, mm_access_ctx *ret);
 /* "user:NAME", "bootstrap" or "anonymous", for audit actors. */
 const char *mm_req_actor(mm_req *r);
 
-/* Sends status with a JSON body (stolen: the call decrefs it). */
+/* Sends status with a JSON body (stolen: the call decrefs it). On a
+ * MM_ROUTE_BLOCKING route the reply is kept and delivered on the loop when
+ * the handler returns; mm_req_reply_raw is not available there. */
 void mm_req_reply(mm_req *r, int status, json_t *body);
 /* Sends a non-JSON body (copied). */
 void mm_req_reply_raw(mm_req *r, int status, const char *content_type,

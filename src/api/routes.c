@@ -3,5 +3,8 @@
 
 const mm_route *const mm_api_route_tables[] = {
 	mm_routes_sys,
+	mm_routes_auth,
+	mm_routes_users,
+	mm_routes_access,
 	NULL,
 };

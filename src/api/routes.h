@@ -5,5 +5,8 @@
 #include "api/api.h"
 
 extern const mm_route mm_routes_sys[];
+extern const mm_route mm_routes_auth[];
+extern const mm_route mm_routes_users[];
+extern const mm_route mm_routes_access[];
 
 #endif

@@ -9,6 +9,7 @@
 #include "api/routes.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "access/password.h"
 #include "core/time.h"
 #include "crypto/crypto.h"
 
@@ -67,23 +68,26 @@ out:
 
 static mm_err init(mm_req *r)
 {
-	static const char *const allowed[] = { "admin", NULL };
+	static const char *const allowed[] = { "admin", "password", NULL };
 	mm_app *app = mm_req_app(r);
 	mm_buf tok = MM_BUF_INIT(128);
 	mm_access_ctx ctx;
-	const char *name;
+	const char *name, *password;
 	json_t *body;
 	mm_err rc;
 
 	if ((rc = mm_req_json(r, &body)) != MM_OK || (rc = mm_json_only(body, allowed)) != MM_OK ||
-	    (rc = mm_json_str(body, "admin", true, MM_NAME_MAX, &name)) != MM_OK)
+	    (rc = mm_json_str(body, "admin", true, MM_NAME_MAX, &name)) != MM_OK ||
+	    (rc = mm_json_str(body, "password", true, MM_PASSWORD_MAX_BYTES, &password)) != MM_OK)
 		goto out;
 	mm_req_ctx(r, &ctx);
-	if ((rc = mm_access_init_admin(app->access, &ctx, name, &tok)) != MM_OK)
+	if ((rc = mm_access_init_admin(app->access, &ctx, name, password, &tok)) != MM_OK)
 		goto out;
 	__atomic_store_n(&app->initialized, true, __ATOMIC_RELAXED);
-	mm_req_reply(r, 201, json_pack("{s:s,s:s,s:[s]}", "user", name, "token", mm_buf_str(&tok),
-				       "roles", "admin"));
+	/* A restricted session: the administrator enrols TOTP next. */
+	mm_req_reply(r, 201, json_pack("{s:s,s:s,s:[s],s:b,s:s}", "user", name, "token",
+				       mm_buf_str(&tok), "roles", "admin", "restricted", 1, "next",
+				       "enrol a TOTP authenticator: mamori user mfa enroll"));
 out:
 	mm_buf_wipe_release(&tok);
 	return rc;
@@ -102,8 +106,10 @@ static mm_err whoami(mm_req *r)
 	for (role = strtok_r(buf, ",", &save); role; role = strtok_r(NULL, ",", &save))
 		json_array_append_new(roles, json_string(role));
 	mm_time_format(p->expires_ms, exp);
-	mm_req_reply(r, 200, json_pack("{s:s,s:o,s:s,s:s}", "user", p->name, "roles", roles,
-				       "token_id", p->token_id, "token_expires", exp));
+	mm_req_reply(r, 200, json_pack("{s:s,s:o,s:s,s:s,s:s,s:b,s:b,s:s}", "user", p->name,
+				       "roles", roles, "token_id", p->token_id, "token_expires", exp,
+				       "kind", p->session ? "session" : "api", "mfa", p->mfa,
+				       "restricted", p->restricted, "source", mm_req_source(r)));
 	return MM_OK;
 }
 
@@ -152,9 +158,9 @@ static mm_err token_revoke_self(mm_req *r)
 const mm_route mm_routes_sys[] = {
 	{ "GET", "/v1/sys/health", NULL, MM_ROUTE_PUBLIC | MM_ROUTE_SEALED, health },
 	{ "GET", "/metrics", "sys.read", MM_ROUTE_SEALED, metrics },
-	{ "POST", "/v1/sys/init", NULL, MM_ROUTE_BOOTSTRAP, init },
-	{ "GET", "/v1/auth/whoami", "self", 0, whoami },
-	{ "POST", "/v1/auth/tokens", "self", 0, token_create },
-	{ "DELETE", "/v1/auth/token", "self", 0, token_revoke_self },
+	{ "POST", "/v1/sys/init", NULL, MM_ROUTE_BOOTSTRAP | MM_ROUTE_BLOCKING, init },
+	{ "GET", "/v1/auth/whoami", "self", MM_ROUTE_ENROL, whoami },
+	{ "POST", "/v1/auth/tokens", "self", MM_ROUTE_BLOCKING, token_create },
+	{ "DELETE", "/v1/auth/token", "self", MM_ROUTE_ENROL | MM_ROUTE_BLOCKING, token_revoke_self },
 	{ NULL, NULL, NULL, 0, NULL },
 };

@@ -12,6 +12,9 @@
  *  - Connection accounting: new connections are counted in the bufferevent
  *    callback and uncounted by the evhttp_connection close callback, which a
  *    fix-up event installs right after accept (see conn_fixup).
+ *  - A request on a MM_ROUTE_BLOCKING route is handed to the blocking pool
+ *    and not touched by its loop until mm_req_complete() schedules the
+ *    delivery; the pool's queue is bounded (MM_ERR_BUSY beyond).
  */
 #include "api/api.h"
 
@@ -97,8 +100,21 @@ struct worker {
 	uint64_t rejected_conns;
 };
 
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct mm_req *head, *tail;
+	int queued;
+	bool stop;
+	pthread_t *th;
+	int nth;
+};
+
+#define POOL_QUEUE_MAX 512
+
 struct mm_api {
 	mm_app *app;
+	struct pool pool;
 	const mm_config *cfg;
 	int nworkers;
 	struct worker *w;
@@ -134,6 +150,9 @@ struct mm_req {
 	size_t body_len;
 	bool replied;
 	bool deferred;
+	bool offloaded;          /* handler runs on the blocking pool */
+	bool off_replied;
+	struct mm_req *pnext;
 	/* for deferred completion */
 	mm_err drc;
 	char ddetail[256];
@@ -208,6 +227,9 @@ mm_err mm_api_check_routes(void)
 			if (r->perm != NULL && !mm_access_is_permission(r->perm))
 				return mm_err_set(MM_ERR_INTERNAL, "route %s %s: unknown permission %s",
 						  r->method, r->pattern, r->perm);
+			if ((r->flags & MM_ROUTE_ENROL) && (r->perm == NULL || strcmp(r->perm, "self") != 0))
+				return mm_err_set(MM_ERR_INTERNAL, "route %s %s: enrolment routes need "
+						  "permission self", r->method, r->pattern);
 			if (r->fn == NULL || split_path(r->pattern, segs, lens) <= 0)
 				return mm_err_set(MM_ERR_INTERNAL, "route %s %s is malformed",
 						  r->method, r->pattern);
@@ -456,12 +478,30 @@ static void send_body(mm_req *r, int status, const char *ctype, const void *data
 
 void mm_req_reply_raw(mm_req *r, int status, const char *ctype, const void *data, size_t n)
 {
+	if (r->offloaded) {
+		json_decref(r->dbody);
+		r->dbody = json_pack("{s:{s:s,s:s}}", "error", "code", "internal", "message",
+				     "raw replies are not available on blocking routes");
+		r->dstatus = 500;
+		r->off_replied = true;
+		return;
+	}
 	send_body(r, status, ctype, data, n);
 }
 
 void mm_req_reply(mm_req *r, int status, json_t *body)
 {
-	char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char *s;
+
+	if (r->offloaded) {
+		/* On the blocking pool: keep it for delivery on the loop. */
+		json_decref(r->dbody);
+		r->dbody = body;
+		r->dstatus = status;
+		r->off_replied = true;
+		return;
+	}
+	s = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
 	if (body != NULL && s == NULL) {
 		static const char oom[] =
@@ -503,6 +543,8 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
 {
 	mm_req *r = arg;
 
+	r->offloaded = false;
+
 	if (r->drc != MM_OK) {
 		reply_error_detail(r, r->drc, mm_api_status_of(r->drc), r->ddetail);
 	} else {
@@ -526,6 +568,8 @@ void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_
 	r->drc = rc;
 	snprintf(r->ddetail, sizeof(r->ddetail), "%s", detail ? detail : mm_err_message(rc));
 	r->dstatus = status;
+	if (r->dbody != body)
+		json_decref(r->dbody);
 	r->dbody = body;
 	if (event_base_once(r->w->base, -1, EV_TIMEOUT, deliver, r, &zero) != 0) {
 		/* The loop is gone (shutdown): nothing can be sent any more. */
@@ -617,6 +661,103 @@ void mm_req_ctx(mm_req *r, mm_access_ctx *ret)
 	ret->request_id = r->rid;
 }
 
+/* ---- the blocking pool ---- */
+
+static bool pool_push(mm_api *api, mm_req *r)
+{
+	struct pool *p = &api->pool;
+	bool ok;
+
+	pthread_mutex_lock(&p->mu);
+	ok = !p->stop && p->queued < POOL_QUEUE_MAX;
+	if (ok) {
+		r->offloaded = true;
+		r->pnext = NULL;
+		if (p->tail != NULL)
+			p->tail->pnext = r;
+		else
+			p->head = r;
+		p->tail = r;
+		p->queued++;
+		pthread_cond_signal(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return ok;
+}
+
+static void *pool_main(void *arg)
+{
+	mm_api *api = arg;
+	struct pool *p = &api->pool;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		mm_req *r;
+		mm_err rc;
+
+		pthread_mutex_lock(&p->mu);
+		while (p->head == NULL && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->head == NULL) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		r = p->head;
+		p->head = r->pnext;
+		if (p->head == NULL)
+			p->tail = NULL;
+		p->queued--;
+		pthread_mutex_unlock(&p->mu);
+
+		mm_err_clear();
+		rc = r->route->r->fn(r);
+		if (rc != MM_OK && !r->off_replied)
+			mm_req_complete(r, rc, mm_err_detail(rc), 0, NULL);
+		else if (!r->off_replied)
+			mm_req_complete(r, MM_ERR_INTERNAL, "the handler sent no reply", 0, NULL);
+		else
+			mm_req_complete(r, MM_OK, NULL, r->dstatus, r->dbody);
+	}
+	return NULL;
+}
+
+static mm_err pool_start(mm_api *api, int n)
+{
+	struct pool *p = &api->pool;
+
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->th = calloc((size_t)n, sizeof(*p->th));
+	if (p->th == NULL)
+		return MM_ERR_NOMEM;
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&p->th[i], NULL, pool_main, api) != 0)
+			return mm_err_set(MM_ERR_IO, "cannot start the blocking pool");
+		p->nth++;
+	}
+	return MM_OK;
+}
+
+static void pool_stop(mm_api *api)
+{
+	struct pool *p = &api->pool;
+
+	if (p->th == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->nth; i++)
+		pthread_join(p->th[i], NULL);
+	free(p->th);
+	p->th = NULL;
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+}
+
 /* ---- the request callback ---- */
 
 static bool valid_rid(const char *s)
@@ -649,7 +790,7 @@ static void authenticate(mm_api *api, mm_req *r, const struct route_rt *rt, mm_e
 	h += 7;
 	while (*h == ' ')
 		h++;
-	if ((rc = mm_access_authenticate(api->app->access, h, &r->who)) != MM_OK) {
+	if ((rc = mm_access_authenticate(api->app->access, h, r->source, &r->who)) != MM_OK) {
 		*ret = rc;
 		return;
 	}
@@ -663,6 +804,13 @@ static void authenticate(mm_api *api, mm_req *r, const struct route_rt *rt, mm_e
 	snprintf(r->actor, sizeof(r->actor), "user:%s", r->who.name);
 	if (rt->r->perm == NULL) {
 		*ret = mm_err_set(MM_ERR_FORBIDDEN, "this call needs the bootstrap token");
+		return;
+	}
+	if (r->who.restricted) {
+		/* Enrolment routes need only "self", which every user holds. */
+		if (!(rt->r->flags & MM_ROUTE_ENROL))
+			*ret = mm_err_set(MM_ERR_FORBIDDEN, "enrol a TOTP authenticator first "
+					  "(mamori user mfa enroll)");
 		return;
 	}
 	if (!mm_access_permits(api->app->access, &r->who, rt->r->perm))
@@ -759,6 +907,12 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		evbuffer_remove(in, r->body, blen);
 		r->body[blen] = '\0';
 		r->body_len = blen;
+	}
+	if (r->route->r->flags & MM_ROUTE_BLOCKING) {
+		if (pool_push(api, r))
+			return; /* the pool owns r now */
+		reply_error(r, mm_err_set(MM_ERR_BUSY, "too many requests waiting; try again"));
+		goto done;
 	}
 	mm_err_clear();
 	rc = r->route->r->fn(r);
@@ -1068,6 +1222,8 @@ mm_err mm_api_new(mm_app *app, mm_api **ret)
 		if ((rc = worker_init(api, &api->w[i], host, i == 0 ? port : api->port)) != MM_OK)
 			goto fail;
 	}
+	if ((rc = pool_start(api, api->nworkers > 2 ? api->nworkers : 2)) != MM_OK)
+		goto fail;
 	*ret = api;
 	return MM_OK;
 fail:
@@ -1125,6 +1281,7 @@ void mm_api_free(mm_api *api)
 {
 	if (api == NULL)
 		return;
+	pool_stop(api);
 	for (int i = 0; api->w != NULL && i < api->nworkers; i++) {
 		struct worker *w = &api->w[i];
 

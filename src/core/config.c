@@ -55,12 +55,13 @@ static const struct key_desc keys[] = {
 	{ "identity.session_absolute", MM_CFG_DURATION, OFF(session_absolute_ms), 60000, 30 * DAY },
 	{ "identity.lockout_threshold", MM_CFG_INT, OFF(lockout_threshold), 1, 100 },
 	{ "identity.lockout_base", MM_CFG_DURATION, OFF(lockout_base_ms), 1000, DAY },
+	{ "identity.source_lockout_threshold", MM_CFG_INT, OFF(source_lockout_threshold), 1, 100000 },
 	{ "identity.dormant_days", MM_CFG_INT, OFF(dormant_days), 1, 3650 },
 	{ "identity.password_list", MM_CFG_STRING, OFF(password_list), 0, 0 },
 	{ "notify.webhook_url", MM_CFG_STRING, OFF(webhook_url), 0, 0 },
 	{ "access.breakglass_user", MM_CFG_STRING, OFF(breakglass_user), 0, 0 },
 	{ "access.max_grant", MM_CFG_DURATION, OFF(max_grant_ms), 60000, 30 * DAY },
-	{ "access.request_review", MM_CFG_DURATION, OFF(request_review_ms), 60000, 30 * DAY },
+	{ "access.request_review", MM_CFG_DURATION, OFF(request_review_ms), 1000, 30 * DAY },
 };
 
 /* Keys allowed inside named tables, per kind. */
@@ -82,6 +83,12 @@ static const struct table_key table_keys[] = {
 	{ "target", "max_duration", MM_CFG_DURATION },
 	{ "target", "report_required", MM_CFG_BOOL },
 	{ "target", "actions", MM_CFG_LIST },
+	{ "policy", "target", MM_CFG_STRING },
+	{ "policy", "role", MM_CFG_STRING },
+	{ "policy", "approver_role", MM_CFG_STRING },
+	{ "policy", "approvals", MM_CFG_INT },
+	{ "policy", "max_duration", MM_CFG_DURATION },
+	{ "policy", "report_required", MM_CFG_BOOL },
 };
 
 static char *xstrdup(const char *s)
@@ -114,6 +121,7 @@ mm_err mm_config_init(mm_config *cfg)
 	cfg->session_absolute_ms = 8 * 3600 * 1000LL;
 	cfg->lockout_threshold = 5;
 	cfg->lockout_base_ms = 30000;
+	cfg->source_lockout_threshold = 50;
 	cfg->dormant_days = 90;
 	cfg->max_grant_ms = 8 * 3600 * 1000LL;
 	cfg->request_review_ms = 24 * 3600 * 1000LL;
@@ -478,7 +486,8 @@ mm_err mm_config_load_string(mm_config *cfg, const char *name, const char *text)
 			dot = strchr(section, '.');
 			if (dot != NULL) {
 				*dot = '\0';
-				if ((strcmp(section, "role") != 0 && strcmp(section, "target") != 0) ||
+				if ((strcmp(section, "role") != 0 && strcmp(section, "target") != 0 &&
+				     strcmp(section, "policy") != 0) ||
 				    !valid_name(dot + 1)) {
 					*dot = '.';
 					rc = perr(&ps, section, "unknown section");

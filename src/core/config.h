@@ -71,6 +71,7 @@ typedef struct mm_config {
 	int64_t session_absolute_ms;
 	int64_t lockout_threshold;
 	int64_t lockout_base_ms;
+	int64_t source_lockout_threshold; /* failures per source address in 15 min */
 	int64_t dormant_days;
 	char *password_list;       /* extra common-password list */
 	char *webhook_url;         /* notifications */

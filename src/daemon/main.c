@@ -43,7 +43,31 @@ static void usage(FILE *f)
 		"  --data DIR         data directory (overrides data_dir; default ./var)\n"
 		"  --listen HOST:PORT address to serve on (overrides listen; default 127.0.0.1:8470)\n"
 		"  --log-level LEVEL  debug, info, warn or error\n"
-		"  --version          print the version\n");
+		"  --version          print the version\n"
+		"  --routes           print the route table as JSON (method, path, permission, flags)\n");
+}
+
+/* The route table as JSON, for documentation and the authorization tests. */
+static int dump_routes(void)
+{
+	json_t *arr = json_array();
+	char *s;
+
+	for (size_t t = 0; mm_api_route_tables[t] != NULL; t++)
+		for (const mm_route *r = mm_api_route_tables[t]; r->method != NULL; r++)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s?,s:b,s:b,s:b,s:b}",
+				"method", r->method, "path", r->pattern, "permission", r->perm,
+				"public", (r->flags & MM_ROUTE_PUBLIC) != 0,
+				"bootstrap", (r->flags & MM_ROUTE_BOOTSTRAP) != 0,
+				"enrol", (r->flags & MM_ROUTE_ENROL) != 0,
+				"blocking", (r->flags & MM_ROUTE_BLOCKING) != 0));
+	s = json_dumps(arr, JSON_INDENT(2));
+	json_decref(arr);
+	if (s == NULL)
+		return 1;
+	puts(s);
+	free(s);
+	return 0;
 }
 
 struct sigctx {
@@ -121,6 +145,7 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "routes", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -138,13 +163,14 @@ int main(int argc, char **argv)
 	int c, status = 1;
 	mm_err rc;
 
-	while ((c = getopt_long(argc, argv, "c:d:l:L:Vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:d:l:L:VRh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_file = optarg; break;
 		case 'd': data = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'L': level = optarg; break;
 		case 'V': printf("mamorid %s\n", MAMORI_VERSION); return 0;
+		case 'R': return dump_routes();
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
