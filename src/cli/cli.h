@@ -78,6 +78,15 @@ void mm_cli_progress(const char *label, unsigned long long done, unsigned long l
 int mm_cli_session_save(mm_cli *c, const char *addr, const char *token, const char *user);
 int mm_cli_session_remove(mm_cli *c);
 
+/* Reads a secret (password, code) into out: one line from stdin when
+ * from_stdin, else from the terminal with echo off after printing prompt on
+ * stderr. Returns 0, or 2 when there is no terminal to ask or the line is
+ * too long. The caller wipes out. */
+int mm_cli_read_secret(mm_cli *c, const char *prompt, bool from_stdin, char *out, size_t cap);
+
+/* Prints a JSON value as text ("-" for null, RFC 3339 strings as is). */
+const char *mm_cli_str(const json_t *obj, const char *key);
+
 /* Reads a whole file ("-" for stdin) into out. Returns 0, or 2 with a message. */
 int mm_cli_read_file(mm_cli *c, const char *path, mm_buf *out);
 

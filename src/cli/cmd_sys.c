@@ -41,12 +41,13 @@ static int init_cmd(mm_cli *c, int argc, char **argv)
 		{ "admin", required_argument, NULL, 'a' },
 		{ "bootstrap-token", required_argument, NULL, 'b' },
 		{ "no-save", no_argument, NULL, 'n' },
+		{ "password-stdin", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *admin = NULL, *boot = getenv("MAMORI_BOOTSTRAP_TOKEN");
-	bool save = true;
+	bool save = true, pw_stdin = false;
 	json_t *body, *r = NULL;
-	char saved[sizeof(c->token)];
+	char saved[sizeof(c->token)], pw[600], again[600];
 	int o, rc;
 
 	optind = 0;
@@ -55,6 +56,7 @@ static int init_cmd(mm_cli *c, int argc, char **argv)
 		case 'a': admin = optarg; break;
 		case 'b': boot = optarg; break;
 		case 'n': save = false; break;
+		case 'p': pw_stdin = true; break;
 		default: return mm_cli_usage(c, "bad option");
 		}
 	}
@@ -64,12 +66,24 @@ static int init_cmd(mm_cli *c, int argc, char **argv)
 		return mm_cli_usage(c, "--admin NAME is required");
 	if (boot == NULL || boot[0] == '\0')
 		return mm_cli_usage(c, "--bootstrap-token (printed by mamorid at first start) is required");
+	if ((rc = mm_cli_read_secret(c, "new administrator password", pw_stdin, pw, sizeof(pw))) != 0)
+		return rc;
+	if (!pw_stdin) {
+		if ((rc = mm_cli_read_secret(c, "repeat the password", false, again, sizeof(again))) != 0)
+			goto wipe;
+		if (strcmp(pw, again) != 0) {
+			rc = mm_cli_fail(c, MM_EXIT_USAGE, "the passwords differ");
+			goto wipe;
+		}
+	}
 	memcpy(saved, c->token, sizeof(saved));
 	snprintf(c->token, sizeof(c->token), "%s", boot);
-	body = json_pack("{s:s}", "admin", admin);
+	body = json_pack("{s:s,s:s}", "admin", admin, "password", pw);
 	rc = mm_cli_call(c, "POST", "/v1/sys/init", body, &r);
 	json_decref(body);
 	memcpy(c->token, saved, sizeof(saved));
+	memset(pw, 0, sizeof(pw));
+	memset(again, 0, sizeof(again));
 	if (rc != 0)
 		return rc;
 	if (save)
@@ -78,9 +92,14 @@ static int init_cmd(mm_cli *c, int argc, char **argv)
 	if (c->json)
 		mm_cli_print_json(r);
 	else
-		printf("Administrator '%s' created.%s\n", admin,
-		       save ? " Its token is saved in your session file; keep it secret." : "");
+		printf("Administrator '%s' created.%s\n"
+		       "Administrators must use TOTP: run 'mamori user mfa enroll' next.\n", admin,
+		       save ? " The session is saved in your session file." : "");
 	json_decref(r);
+	return rc;
+wipe:
+	memset(pw, 0, sizeof(pw));
+	memset(again, 0, sizeof(again));
 	return rc;
 }
 
@@ -102,8 +121,12 @@ static int whoami_cmd(mm_cli *c, int argc, char **argv)
 		printf("user:  %s\nroles:", json_string_value(json_object_get(r, "user")));
 		json_array_foreach(roles, i, v)
 			printf(" %s", json_string_value(v));
-		printf("\ntoken: %s (expires %s)\n", json_string_value(json_object_get(r, "token_id")),
-		       json_string_value(json_object_get(r, "token_expires")));
+		printf("\n%s: %s (expires %s)\nmfa:   %s%s\n", mm_cli_str(r, "kind"),
+		       json_string_value(json_object_get(r, "token_id")),
+		       json_string_value(json_object_get(r, "token_expires")),
+		       json_is_true(json_object_get(r, "mfa")) ? "yes" : "no",
+		       json_is_true(json_object_get(r, "restricted"))
+		       ? " (restricted: enrol TOTP with 'mamori user mfa enroll')" : "");
 	}
 	json_decref(r);
 	return 0;
@@ -172,7 +195,7 @@ static int metrics_cmd(mm_cli *c, int argc, char **argv)
 
 const mm_cli_cmd mm_cli_cmds_sys[] = {
 	{ "status", "", "show whether mamori is up, initialised and sealed", status_cmd },
-	{ "init", "--admin NAME --bootstrap-token TOKEN [--no-save]",
+	{ "init", "--admin NAME --bootstrap-token TOKEN [--password-stdin] [--no-save]",
 	  "create the first administrator with the one-time bootstrap token", init_cmd },
 	{ "whoami", "", "show the user and roles of the current token", whoami_cmd },
 	{ "token create", "[--ttl 8h]", "create another API token for yourself", token_create_cmd },

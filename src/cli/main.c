@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "core/json.h"
@@ -319,6 +320,46 @@ int mm_cli_read_file(mm_cli *c, const char *path, mm_buf *out)
 	if (f != stdin)
 		fclose(f);
 	return rc;
+}
+
+int mm_cli_read_secret(mm_cli *c, const char *prompt, bool from_stdin, char *out, size_t cap)
+{
+	struct termios old, noecho;
+	bool tty = !from_stdin && isatty(0);
+	size_t n;
+
+	if (!from_stdin && !tty)
+		return mm_cli_fail(c, MM_EXIT_USAGE, "no terminal to ask for the %s: use "
+				   "--password-stdin or the option for it", prompt);
+	if (tty) {
+		fprintf(stderr, "%s: ", prompt);
+		fflush(stderr);
+		if (tcgetattr(0, &old) != 0)
+			return mm_cli_fail(c, MM_EXIT_FAIL, "cannot read the terminal");
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		noecho.c_lflag |= ECHONL;
+		tcsetattr(0, TCSAFLUSH, &noecho);
+	}
+	if (fgets(out, (int)cap, stdin) == NULL)
+		out[0] = '\0';
+	if (tty)
+		tcsetattr(0, TCSAFLUSH, &old);
+	n = strlen(out);
+	if (n == cap - 1 && out[n - 1] != '\n') {
+		memset(out, 0, cap);
+		return mm_cli_fail(c, MM_EXIT_USAGE, "the %s is too long", prompt);
+	}
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+	return MM_EXIT_OK;
+}
+
+const char *mm_cli_str(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s ? s : "-";
 }
 
 static void help(FILE *f)

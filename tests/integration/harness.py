@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import secrets as _secrets
 import shutil
 import signal
 import socket
@@ -37,6 +38,19 @@ def finish():
     print("all checks passed")
 
 
+def totp(secret, t=None):
+    """The RFC 6238 code of a base32 secret at time t, from oathtool (an
+    implementation independent of the daemon's liboath)."""
+    t = time.time() if t is None else t
+    return subprocess.check_output(["oathtool", "--totp", "-b", secret, "--now",
+                                    "@%d" % int(t)], text=True).strip()
+
+
+def strong_password():
+    """A password that passes the policy (no user name, not on a list)."""
+    return "Cobalt lantern %s drifts" % _secrets.token_hex(6)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -60,6 +74,9 @@ class Daemon:
         self.bootstrap = None
         self.scheme = "http"
         self.admin_token = None
+        self.secrets = {}      # user -> TOTP secret (base32)
+        self.passwords = {}    # user -> password
+        self.last_step = {}    # user -> last TOTP time step used
 
     def start(self, wait_init=True):
         self.port = self.port or free_port()
@@ -165,10 +182,80 @@ class Daemon:
         except ValueError:
             return rc, out, err
 
-    def init_admin(self, name="admin"):
-        """Creates the first administrator through the CLI; returns its token."""
-        rc, out, err = self.cli_json("init", "--admin", name, "--bootstrap-token", self.bootstrap)
+    # -- identity -------------------------------------------------------
+    def code(self, user):
+        """A TOTP code for user that the server has not seen yet: the current
+        time step if unused, else the next one (within the one-step drift the
+        server allows); waits when both were used."""
+        while True:
+            step = int(time.time() // 30)
+            last = self.last_step.get(user, 0)
+            for s in (step, step + 1):
+                if s > last and s >= step:
+                    self.last_step[user] = s
+                    return totp(self.secrets[user], s * 30)
+            time.sleep(1)
+
+    def enrol(self, user, token):
+        """Enrols TOTP for the session's user over HTTP; returns the
+        recovery codes."""
+        st, body, _ = self.http("POST", "/v1/auth/mfa/enroll", token=token)
+        if st != 200:
+            raise RuntimeError("enroll failed: %s %s" % (st, body))
+        self.secrets[user] = body["secret"]
+        st, body, _ = self.http("POST", "/v1/auth/mfa/confirm", body={"code": self.code(user)},
+                                token=token)
+        if st != 200:
+            raise RuntimeError("confirm failed: %s %s" % (st, body))
+        return body["recovery_codes"]
+
+    def login(self, user, password=None, code=None, expect=200):
+        """Signs in over HTTP; returns (status, body)."""
+        body = {"user": user, "password": password or self.passwords[user]}
+        if code is None and user in self.secrets:
+            code = self.code(user)
+        if code:
+            body["totp"] = code
+        st, out, _ = self.http("POST", "/v1/auth/login", body=body)
+        return st, out
+
+    def init_admin(self, name="admin", password=None):
+        """Creates the first administrator through the CLI (password on
+        stdin), enrols TOTP with oathtool codes; returns the session token,
+        which is also in the CLI's session file."""
+        password = password or strong_password()
+        rc, out, err = self.cli("--json", "init", "--admin", name, "--bootstrap-token",
+                                self.bootstrap, "--password-stdin", stdin=password + "\n")
         if rc != 0:
             raise RuntimeError("init failed: %s %s" % (out, err))
+        out = json.loads(out)
+        self.passwords[name] = password
         self.admin_token = out["token"]
+        rc, enr, err = self.cli_json("user", "mfa", "enroll")
+        if rc != 0:
+            raise RuntimeError("enroll failed: %s %s" % (enr, err))
+        self.secrets[name] = enr["secret"]
+        rc, out2, err = self.cli("user", "mfa", "confirm", self.code(name))
+        if rc != 0:
+            raise RuntimeError("confirm failed: %s %s" % (out2, err))
         return self.admin_token
+
+    def add_user(self, name, roles, password=None, cidrs=None, enrol=True):
+        """Creates a user with the admin token, signs it in and enrols TOTP
+        when its roles require it (or enrol is set). Returns a full session
+        token (or None when the user cannot sign in from here)."""
+        password = password or strong_password()
+        body = {"name": name, "roles": roles, "password": password}
+        if cidrs is not None:
+            body["allow_cidrs"] = cidrs
+        st, out, _ = self.http("POST", "/v1/users", body=body, token=self.admin_token)
+        if st != 201:
+            raise RuntimeError("user add failed: %s %s" % (st, out))
+        self.passwords[name] = password
+        st, out = self.login(name)
+        if st != 200:
+            return None
+        token = out["token"]
+        if enrol and (out.get("restricted") or not out.get("mfa")):
+            self.enrol(name, token)
+        return token

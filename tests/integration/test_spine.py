@@ -83,10 +83,11 @@ def main():
 
         # Init through the CLI: token saved 0600, single use.
         tok = d.init_admin("alice")
-        check(tok.startswith("mmt_"), "init returns an API token")
+        check(tok.startswith("mms_"), "init returns a session token")
         sess = os.path.join(d.cfgdir, "session.json")
         check(stat.S_IMODE(os.stat(sess).st_mode) == 0o600, "session file is 0600")
-        rc, out, err = d.cli("init", "--admin", "bob", "--bootstrap-token", d.bootstrap)
+        rc, out, err = d.cli("init", "--admin", "bob", "--bootstrap-token", d.bootstrap,
+                             "--password-stdin", stdin="Another long passphrase 42\n")
         check(rc == 1 and "HTTP 401" in err, "bootstrap token is single-use (%d %s)" % (rc, err))
         rc, out, err = d.cli("whoami")
         check(rc == 0 and "alice" in out, "whoami from the session file")
