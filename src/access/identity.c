@@ -306,11 +306,11 @@ mm_err mm_access_roles_canon(mm_access *a, const json_t *arr, mm_buf *out)
 		if (r == NULL || mm_access_check_name("role", r) != MM_OK)
 			return mm_err_set(MM_ERR_INVALID, "field 'roles': entry %zu is not a role name",
 					  i);
-		if (!mm_access_is_role(a, r))
-			return mm_err_set(MM_ERR_INVALID, "unknown role '%s'", r);
 		if (mm_targets_role_is_target_role(a, r))
 			return mm_err_set(MM_ERR_INVALID, "role '%s' is granted only just-in-time "
 					  "through an access request", r);
+		if (!mm_access_is_role(a, r))
+			return mm_err_set(MM_ERR_INVALID, "unknown role '%s'", r);
 		for (size_t j = 0; j < i && !dup; j++)
 			dup = strcmp(json_string_value(json_array_get(arr, j)), r) == 0;
 		if (dup)
