@@ -484,6 +484,8 @@ def main():
         check(rc == 0 and "emergency" in out, "access list --active from the session")
         rc, out, err = d.cli("whoami")
         check(rc == 0 and "carol" in out and "mfa:   yes" in out, "whoami after CLI login")
+        rc = d.stop()
+        check(rc == 0, "daemon exits cleanly (no leak or crash under sanitizers): %r" % rc)
     finally:
         d.cleanup()
         srv.shutdown()

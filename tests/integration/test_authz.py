@@ -81,6 +81,8 @@ def main():
                       (r["method"], r["path"], who, "refused" if denied else "passed", st,
                        out if isinstance(out, dict) and st >= 400 else ""))
         check(calls == len(routes) * len(principals), "%d calls made" % calls)
+        rc = d.stop()
+        check(rc == 0, "daemon exits cleanly: %r" % rc)
     finally:
         d.cleanup()
     finish()
