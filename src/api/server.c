@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,8 @@ struct worker {
 	uint64_t *hist;     /* [route][status][bucket+1] */
 	uint64_t *sum_us;   /* [route][status] */
 	uint64_t rejected_conns;
+	struct mm_req *req_pool;   /* free mm_req objects of this worker */
+	int req_pool_n;
 };
 
 struct mm_api {
@@ -139,6 +142,7 @@ struct mm_req {
 	char ddetail[256];
 	int dstatus;
 	json_t *dbody;
+	struct mm_req *pool_next;
 };
 
 static void conn_set_deadline(struct worker *w, struct evhttp_connection *con, bool busy);
@@ -421,8 +425,30 @@ static void record(mm_req *r, int status)
 	}
 }
 
+/* Requests are recycled through a small per-worker pool: every mm_req is
+ * created and freed on its worker's thread (deferred ones too, in deliver),
+ * so the pool needs no lock. */
+#define REQ_POOL_MAX 256
+
+static mm_req *req_new(struct worker *w)
+{
+	mm_req *r = w->req_pool;
+
+	if (r != NULL) {
+		w->req_pool = r->pool_next;
+		w->req_pool_n--;
+		memset(r, 0, offsetof(mm_req, path));
+		r->path[0] = '\0';
+		memset(&r->query, 0, sizeof(*r) - offsetof(mm_req, query));
+		return r;
+	}
+	return calloc(1, sizeof(*r));
+}
+
 static void req_free(mm_req *r)
 {
+	struct worker *w = r->w;
+
 	if (r->query_parsed)
 		evhttp_clear_headers(&r->query);
 	for (int i = 0; i < r->nparams; i++)
@@ -430,6 +456,12 @@ static void req_free(mm_req *r)
 	json_decref(r->body_json);
 	json_decref(r->dbody);
 	free(r->body);
+	if (w != NULL && w->req_pool_n < REQ_POOL_MAX) {
+		r->pool_next = w->req_pool;
+		w->req_pool = r;
+		w->req_pool_n++;
+		return;
+	}
 	free(r);
 }
 
@@ -634,6 +666,29 @@ static bool valid_rid(const char *s)
 	return true;
 }
 
+/* "<12 hex of a per-worker random prefix>-<hex sequence>": unique per
+ * process start without a syscall or a format call per request. */
+static void make_rid(struct worker *w, char out[40])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t p = w->rid_prefix, q = ++w->rid_seq;
+	char tmp[16];
+	int n = 0, i;
+
+	for (i = 11; i >= 0; i--) {
+		out[i] = hex[p & 15];
+		p >>= 4;
+	}
+	out[12] = '-';
+	do {
+		tmp[n++] = hex[q & 15];
+		q >>= 4;
+	} while (q != 0);
+	for (i = 0; i < n; i++)
+		out[13 + i] = tmp[n - 1 - i];
+	out[13 + n] = '\0';
+}
+
 static void authenticate(mm_api *api, mm_req *r, const struct route_rt *rt, mm_err *ret)
 {
 	const char *h = mm_req_header(r, "Authorization");
@@ -685,7 +740,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	mm_req *r;
 	mm_err rc;
 
-	r = calloc(1, sizeof(*r));
+	r = req_new(w);
 	if (r == NULL) {
 		evhttp_send_error(ev, 503, "out of memory");
 		return;
@@ -701,8 +756,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	if (rid != NULL && valid_rid(rid))
 		snprintf(r->rid, sizeof(r->rid), "%s", rid);
 	else
-		snprintf(r->rid, sizeof(r->rid), "%012llx-%llx",
-			 (unsigned long long)w->rid_prefix, (unsigned long long)++w->rid_seq);
+		make_rid(w, r->rid);
 	if (con != NULL)
 		evhttp_connection_get_peer(con, (char **)&peer, &port);
 	snprintf(r->source, sizeof(r->source), "%s", peer ? peer : "");
@@ -1136,6 +1190,12 @@ void mm_api_free(mm_api *api)
 			event_free(w->tick_ev);
 		if (w->base != NULL)
 			event_base_free(w->base);
+		while (w->req_pool != NULL) {
+			mm_req *r = w->req_pool;
+
+			w->req_pool = r->pool_next;
+			free(r);
+		}
 		free(w->counts);
 		free(w->sum_us);
 		free(w->hist);
