@@ -23,7 +23,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <event2/thread.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -32,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -98,6 +98,14 @@ struct worker {
 	uint64_t rejected_conns;
 	struct mm_req *req_pool;   /* free mm_req objects of this worker */
 	int req_pool_n;
+	/* Completed deferred requests handed over by other threads. The event
+	 * bases run without libevent's locking (each is used by one thread
+	 * only), so the hand-over is this mutex-protected list plus an eventfd
+	 * that wakes the loop. */
+	pthread_mutex_t done_mu;
+	struct mm_req *done_head;
+	int done_fd;
+	struct event *done_ev;
 };
 
 struct mm_api {
@@ -553,15 +561,45 @@ void mm_req_defer(mm_req *r)
 
 void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_t *body)
 {
-	static const struct timeval zero = { 0, 0 };
+	struct worker *w = r->w;
+	uint64_t one = 1;
+	bool wake;
 
 	r->drc = rc;
 	snprintf(r->ddetail, sizeof(r->ddetail), "%s", detail ? detail : mm_err_message(rc));
 	r->dstatus = status;
 	r->dbody = body;
-	if (event_base_once(r->w->base, -1, EV_TIMEOUT, deliver, r, &zero) != 0) {
-		/* The loop is gone (shutdown): nothing can be sent any more. */
-		mm_logkv(MM_LOG_ERROR, "http.deliver_failed", "request_id", r->rid, NULL);
+	pthread_mutex_lock(&w->done_mu);
+	wake = w->done_head == NULL;
+	r->pool_next = w->done_head;
+	w->done_head = r;
+	pthread_mutex_unlock(&w->done_mu);
+	if (wake && write(w->done_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		mm_logkv(MM_LOG_ERROR, "http.wake_failed", "request_id", r->rid, NULL);
+}
+
+/* Delivers every deferred reply queued for this worker. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	mm_req *list, *rev = NULL, *next;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		mm_logkv(MM_LOG_ERROR, "http.wake_read_failed", NULL);
+	pthread_mutex_lock(&w->done_mu);
+	list = w->done_head;
+	w->done_head = NULL;
+	pthread_mutex_unlock(&w->done_mu);
+	for (; list != NULL; list = next) { /* restore completion order */
+		next = list->pool_next;
+		list->pool_next = rev;
+		rev = list;
+	}
+	for (; rev != NULL; rev = next) {
+		next = rev->pool_next;
+		rev->pool_next = NULL;
+		deliver(-1, 0, rev);
 	}
 }
 
@@ -1047,7 +1085,19 @@ static mm_err worker_init(mm_api *api, struct worker *w, const char *host, int p
 	if (mm_crypto_random(&w->rid_prefix, sizeof(w->rid_prefix)) != MM_OK)
 		return MM_ERR_CRYPTO;
 	w->rid_prefix &= 0xffffffffffffULL;
-	w->base = event_base_new();
+	{
+		/* Each base is used by one thread only (no locks), and epoll
+		 * changes are coalesced per loop iteration: evhttp toggles read and
+		 * write interest on every request, and the changelist turns those
+		 * toggles into at most one epoll_ctl per fd per iteration. */
+		struct event_config *ec = event_config_new();
+
+		if (ec == NULL)
+			return MM_ERR_NOMEM;
+		event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		w->base = event_base_new_with_config(ec);
+		event_config_free(ec);
+	}
 	if (w->base == NULL)
 		return MM_ERR_NOMEM;
 	w->http = evhttp_new(w->base);
@@ -1066,6 +1116,13 @@ static mm_err worker_init(mm_api *api, struct worker *w, const char *host, int p
 	evhttp_set_gencb(w->http, on_request, w);
 	evhttp_set_bevcb(w->http, make_bev, w);
 	w->fixup_ev = event_new(w->base, -1, 0, conn_fixup, w);
+	pthread_mutex_init(&w->done_mu, NULL);
+	w->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->done_fd < 0)
+		return mm_err_set(MM_ERR_IO, "eventfd: %s", strerror(errno));
+	w->done_ev = event_new(w->base, w->done_fd, EV_READ | EV_PERSIST, on_done, w);
+	if (w->done_ev == NULL || event_add(w->done_ev, NULL) != 0)
+		return MM_ERR_NOMEM;
 	w->tick_ev = event_new(w->base, -1, EV_PERSIST, on_tick, w);
 	if (w->fixup_ev == NULL || w->tick_ev == NULL)
 		return MM_ERR_NOMEM;
@@ -1096,7 +1153,6 @@ mm_err mm_api_new(mm_app *app, mm_api **ret)
 		return rc;
 	if ((rc = parse_listen(app->cfg->listen, host, sizeof(host), &port)) != MM_OK)
 		return rc;
-	evthread_use_pthreads();
 	api = calloc(1, sizeof(*api));
 	if (api == NULL)
 		return MM_ERR_NOMEM;
@@ -1186,6 +1242,12 @@ void mm_api_free(mm_api *api)
 			evhttp_free(w->http);
 		if (w->fixup_ev != NULL)
 			event_free(w->fixup_ev);
+		if (w->done_ev != NULL)
+			event_free(w->done_ev);
+		if (w->done_fd > 0)
+			close(w->done_fd);
+		if (w->base != NULL)
+			pthread_mutex_destroy(&w->done_mu);
 		if (w->tick_ev != NULL)
 			event_free(w->tick_ev);
 		if (w->base != NULL)
