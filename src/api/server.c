@@ -473,9 +473,48 @@ static void req_free(mm_req *r)
 	free(r);
 }
 
+/*
+ * Writes a reply at once instead of on the next loop iteration.
+ *
+ * A socket bufferevent only writes when its write event fires, which costs
+ * two epoll_ctl calls and one more epoll_wait round per request. Here the
+ * reply just queued by evhttp_send_reply() is written straight to the
+ * socket; if it all went out, evhttp's own write callback (taken from the
+ * bufferevent, with its argument) is invoked exactly as the bufferevent
+ * would have, which finishes the request and re-arms reading; the pending
+ * write event is then disabled again within the same iteration, so with the
+ * epoll changelist no epoll_ctl is issued at all. A partial write leaves the
+ * rest to the bufferevent as usual. Plain sockets only (TLS writes through
+ * OpenSSL). evhttp explicitly tolerates the request and even the connection
+ * being freed during the user callback (Connection: close), and nothing
+ * here touches them afterwards.
+ */
+static void write_now(struct evhttp_connection *con)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(con);
+	struct evbuffer *out;
+	bufferevent_data_cb rcb = NULL, wcb = NULL;
+	bufferevent_event_cb ecb = NULL;
+	void *arg = NULL;
+	evutil_socket_t fd;
+
+	if (bev == NULL)
+		return;
+	fd = bufferevent_getfd(bev);
+	out = bufferevent_get_output(bev);
+	if (fd < 0 || evbuffer_get_length(out) == 0)
+		return;
+	if (evbuffer_write(out, fd) <= 0 || evbuffer_get_length(out) != 0)
+		return;
+	bufferevent_getcb(bev, &rcb, &wcb, &ecb, &arg);
+	if (wcb != NULL)
+		wcb(bev, arg);
+}
+
 static void send_body(mm_req *r, int status, const char *ctype, const void *data, size_t n)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
+	struct evhttp_connection *con;
 	struct evbuffer *out = evhttp_request_get_output_buffer(r->ev);
 
 	if (r->replied)
@@ -483,15 +522,23 @@ static void send_body(mm_req *r, int status, const char *ctype, const void *data
 	r->replied = true;
 	evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "X-Request-Id", r->rid);
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	if (r->who.kind != MM_PRINCIPAL_NONE) {
+		/* Answers to authenticated calls may carry sensitive data: never
+		 * cached, never content-sniffed. Public answers (health, errors
+		 * before authentication) carry nothing worth the header cost. */
+		evhttp_add_header(h, "Cache-Control", "no-store");
+		evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	}
 	if (r->w->api->stopping)
 		evhttp_add_header(h, "Connection", "close");
 	evbuffer_add(out, data, n);
 	record(r, status);
-	conn_set_deadline(r->w, evhttp_request_get_connection(r->ev), false);
+	con = evhttp_request_get_connection(r->ev);
+	conn_set_deadline(r->w, con, false);
 	evhttp_send_reply(r->ev, status, reason(status), NULL);
 	r->w->inflight--;
+	if (con != NULL && r->w->api->tls == NULL)
+		write_now(con);
 }
 
 void mm_req_reply_raw(mm_req *r, int status, const char *ctype, const void *data, size_t n)
