@@ -44,12 +44,12 @@
 
 #define MAX_SEGS 16
 #define MAX_PARAMS 4
-#define NSTATUS 16
+#define NSTATUS 17
 #define NBUCKETS 12
 #define PENDING_MAX 256
 
 static const int status_codes[NSTATUS - 1] = { 200, 201, 202, 204, 400, 401, 403, 404, 405,
-	409, 413, 429, 500, 503, 504 };
+	409, 413, 414, 429, 500, 503, 504 };
 static const double buckets[NBUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	0.1, 0.25, 0.5, 1, 2.5 };
 
@@ -400,6 +400,7 @@ static const char *reason(int status)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
 	case 429: return "Too Many Requests";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
@@ -850,7 +851,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		upath = "/";
 	if (strlen(upath) >= sizeof(r->path)) {
 		snprintf(r->path, sizeof(r->path), "(too long)");
-		reply_error(r, mm_err_set(MM_ERR_LIMIT, "request path too long"));
+		reply_error_detail(r, MM_ERR_LIMIT, 414, "request path longer than 1023 bytes");
 		goto done;
 	}
 	snprintf(r->path, sizeof(r->path), "%s", upath);
