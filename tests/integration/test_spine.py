@@ -10,6 +10,16 @@ import time
 from harness import Daemon, check, finish
 
 
+def read_all(s):
+    """Reads until the server closes the connection."""
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return got
+        got += chunk
+
+
 def main():
     d = Daemon(config_text='[log]\nlevel = "warn"\n[limits]\nrequest_timeout = "2s"\n')
     try:
@@ -68,23 +78,13 @@ def main():
             got += chunk
         check(got.count(b"HTTP/1.1 200") == 5, "5 pipelined requests answered")
         s.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        got = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
+        got = read_all(s)
         check(got.startswith(b"HTTP/1.1 200") and b'"status":"ok"' in got,
               "Connection: close answered, then closed")
         s.close()
         s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
         s.sendall(b"GET /v1/sys/health HTTP/1.0\r\n\r\n")
-        got = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
+        got = read_all(s)
         check(b" 200 " in got.split(b"\r\n")[0] and got.endswith(b"}"), "HTTP/1.0 answered and closed")
         s.close()
         st, text, _ = d.http("GET", "/v1/no/route/" + "x" * 5000)
