@@ -26,14 +26,15 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <event2/thread.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,12 +47,12 @@
 
 #define MAX_SEGS 16
 #define MAX_PARAMS 4
-#define NSTATUS 16
+#define NSTATUS 17
 #define NBUCKETS 12
 #define PENDING_MAX 256
 
 static const int status_codes[NSTATUS - 1] = { 200, 201, 202, 204, 400, 401, 403, 404, 405,
-	409, 413, 429, 500, 503, 504 };
+	409, 413, 414, 429, 500, 503, 504 };
 static const double buckets[NBUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	0.1, 0.25, 0.5, 1, 2.5 };
 
@@ -98,6 +99,16 @@ struct worker {
 	uint64_t *hist;     /* [route][status][bucket+1] */
 	uint64_t *sum_us;   /* [route][status] */
 	uint64_t rejected_conns;
+	struct mm_req *req_pool;   /* free mm_req objects of this worker */
+	int req_pool_n;
+	/* Completed deferred requests handed over by other threads. The event
+	 * bases run without libevent's locking (each is used by one thread
+	 * only), so the hand-over is this mutex-protected list plus an eventfd
+	 * that wakes the loop. */
+	pthread_mutex_t done_mu;
+	struct mm_req *done_head;
+	int done_fd;
+	struct event *done_ev;
 };
 
 struct pool {
@@ -158,6 +169,7 @@ struct mm_req {
 	char ddetail[256];
 	int dstatus;
 	json_t *dbody;
+	struct mm_req *pool_next;
 };
 
 static void conn_set_deadline(struct worker *w, struct evhttp_connection *con, bool busy);
@@ -410,6 +422,7 @@ static const char *reason(int status)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
 	case 429: return "Too Many Requests";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
@@ -443,8 +456,30 @@ static void record(mm_req *r, int status)
 	}
 }
 
+/* Requests are recycled through a small per-worker pool: every mm_req is
+ * created and freed on its worker's thread (deferred ones too, in deliver),
+ * so the pool needs no lock. */
+#define REQ_POOL_MAX 256
+
+static mm_req *req_new(struct worker *w)
+{
+	mm_req *r = w->req_pool;
+
+	if (r != NULL) {
+		w->req_pool = r->pool_next;
+		w->req_pool_n--;
+		memset(r, 0, offsetof(mm_req, path));
+		r->path[0] = '\0';
+		memset(&r->query, 0, sizeof(*r) - offsetof(mm_req, query));
+		return r;
+	}
+	return calloc(1, sizeof(*r));
+}
+
 static void req_free(mm_req *r)
 {
+	struct worker *w = r->w;
+
 	if (r->query_parsed)
 		evhttp_clear_headers(&r->query);
 	for (int i = 0; i < r->nparams; i++)
@@ -452,12 +487,57 @@ static void req_free(mm_req *r)
 	json_decref(r->body_json);
 	json_decref(r->dbody);
 	free(r->body);
+	if (w != NULL && w->req_pool_n < REQ_POOL_MAX) {
+		r->pool_next = w->req_pool;
+		w->req_pool = r;
+		w->req_pool_n++;
+		return;
+	}
 	free(r);
+}
+
+/*
+ * Writes a reply at once instead of on the next loop iteration.
+ *
+ * A socket bufferevent only writes when its write event fires, which costs
+ * two epoll_ctl calls and one more epoll_wait round per request. Here the
+ * reply just queued by evhttp_send_reply() is written straight to the
+ * socket; if it all went out, evhttp's own write callback (taken from the
+ * bufferevent, with its argument) is invoked exactly as the bufferevent
+ * would have, which finishes the request and re-arms reading; the pending
+ * write event is then disabled again within the same iteration, so with the
+ * epoll changelist no epoll_ctl is issued at all. A partial write leaves the
+ * rest to the bufferevent as usual. Plain sockets only (TLS writes through
+ * OpenSSL). evhttp explicitly tolerates the request and even the connection
+ * being freed during the user callback (Connection: close), and nothing
+ * here touches them afterwards.
+ */
+static void write_now(struct evhttp_connection *con)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(con);
+	struct evbuffer *out;
+	bufferevent_data_cb rcb = NULL, wcb = NULL;
+	bufferevent_event_cb ecb = NULL;
+	void *arg = NULL;
+	evutil_socket_t fd;
+
+	if (bev == NULL)
+		return;
+	fd = bufferevent_getfd(bev);
+	out = bufferevent_get_output(bev);
+	if (fd < 0 || evbuffer_get_length(out) == 0)
+		return;
+	if (evbuffer_write(out, fd) <= 0 || evbuffer_get_length(out) != 0)
+		return;
+	bufferevent_getcb(bev, &rcb, &wcb, &ecb, &arg);
+	if (wcb != NULL)
+		wcb(bev, arg);
 }
 
 static void send_body(mm_req *r, int status, const char *ctype, const void *data, size_t n)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
+	struct evhttp_connection *con;
 	struct evbuffer *out = evhttp_request_get_output_buffer(r->ev);
 
 	if (r->replied)
@@ -465,15 +545,23 @@ static void send_body(mm_req *r, int status, const char *ctype, const void *data
 	r->replied = true;
 	evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "X-Request-Id", r->rid);
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	if (r->who.kind != MM_PRINCIPAL_NONE) {
+		/* Answers to authenticated calls may carry sensitive data: never
+		 * cached, never content-sniffed. Public answers (health, errors
+		 * before authentication) carry nothing worth the header cost. */
+		evhttp_add_header(h, "Cache-Control", "no-store");
+		evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	}
 	if (r->w->api->stopping)
 		evhttp_add_header(h, "Connection", "close");
 	evbuffer_add(out, data, n);
 	record(r, status);
-	conn_set_deadline(r->w, evhttp_request_get_connection(r->ev), false);
+	con = evhttp_request_get_connection(r->ev);
+	conn_set_deadline(r->w, con, false);
 	evhttp_send_reply(r->ev, status, reason(status), NULL);
 	r->w->inflight--;
+	if (con != NULL && r->w->api->tls == NULL)
+		write_now(con);
 }
 
 void mm_req_reply_raw(mm_req *r, int status, const char *ctype, const void *data, size_t n)
@@ -563,7 +651,9 @@ void mm_req_defer(mm_req *r)
 
 void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_t *body)
 {
-	static const struct timeval zero = { 0, 0 };
+	struct worker *w = r->w;
+	uint64_t one = 1;
+	bool wake;
 
 	r->drc = rc;
 	snprintf(r->ddetail, sizeof(r->ddetail), "%s", detail ? detail : mm_err_message(rc));
@@ -571,9 +661,37 @@ void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_
 	if (r->dbody != body)
 		json_decref(r->dbody);
 	r->dbody = body;
-	if (event_base_once(r->w->base, -1, EV_TIMEOUT, deliver, r, &zero) != 0) {
-		/* The loop is gone (shutdown): nothing can be sent any more. */
-		mm_logkv(MM_LOG_ERROR, "http.deliver_failed", "request_id", r->rid, NULL);
+	pthread_mutex_lock(&w->done_mu);
+	wake = w->done_head == NULL;
+	r->pool_next = w->done_head;
+	w->done_head = r;
+	pthread_mutex_unlock(&w->done_mu);
+	if (wake && write(w->done_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		mm_logkv(MM_LOG_ERROR, "http.wake_failed", "request_id", r->rid, NULL);
+}
+
+/* Delivers every deferred reply queued for this worker. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	mm_req *list, *rev = NULL, *next;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		mm_logkv(MM_LOG_ERROR, "http.wake_read_failed", NULL);
+	pthread_mutex_lock(&w->done_mu);
+	list = w->done_head;
+	w->done_head = NULL;
+	pthread_mutex_unlock(&w->done_mu);
+	for (; list != NULL; list = next) { /* restore completion order */
+		next = list->pool_next;
+		list->pool_next = rev;
+		rev = list;
+	}
+	for (; rev != NULL; rev = next) {
+		next = rev->pool_next;
+		rev->pool_next = NULL;
+		deliver(-1, 0, rev);
 	}
 }
 
@@ -775,6 +893,29 @@ static bool valid_rid(const char *s)
 	return true;
 }
 
+/* "<12 hex of a per-worker random prefix>-<hex sequence>": unique per
+ * process start without a syscall or a format call per request. */
+static void make_rid(struct worker *w, char out[40])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t p = w->rid_prefix, q = ++w->rid_seq;
+	char tmp[16];
+	int n = 0, i;
+
+	for (i = 11; i >= 0; i--) {
+		out[i] = hex[p & 15];
+		p >>= 4;
+	}
+	out[12] = '-';
+	do {
+		tmp[n++] = hex[q & 15];
+		q >>= 4;
+	} while (q != 0);
+	for (i = 0; i < n; i++)
+		out[13 + i] = tmp[n - 1 - i];
+	out[13 + n] = '\0';
+}
+
 static void authenticate(mm_api *api, mm_req *r, const struct route_rt *rt, mm_err *ret)
 {
 	const char *h = mm_req_header(r, "Authorization");
@@ -833,7 +974,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	mm_req *r;
 	mm_err rc;
 
-	r = calloc(1, sizeof(*r));
+	r = req_new(w);
 	if (r == NULL) {
 		evhttp_send_error(ev, 503, "out of memory");
 		return;
@@ -849,8 +990,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	if (rid != NULL && valid_rid(rid))
 		snprintf(r->rid, sizeof(r->rid), "%s", rid);
 	else
-		snprintf(r->rid, sizeof(r->rid), "%012llx-%llx",
-			 (unsigned long long)w->rid_prefix, (unsigned long long)++w->rid_seq);
+		make_rid(w, r->rid);
 	if (con != NULL)
 		evhttp_connection_get_peer(con, (char **)&peer, &port);
 	snprintf(r->source, sizeof(r->source), "%s", peer ? peer : "");
@@ -859,7 +999,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		upath = "/";
 	if (strlen(upath) >= sizeof(r->path)) {
 		snprintf(r->path, sizeof(r->path), "(too long)");
-		reply_error(r, mm_err_set(MM_ERR_LIMIT, "request path too long"));
+		reply_error_detail(r, MM_ERR_LIMIT, 414, "request path longer than 1023 bytes");
 		goto done;
 	}
 	snprintf(r->path, sizeof(r->path), "%s", upath);
@@ -1147,7 +1287,19 @@ static mm_err worker_init(mm_api *api, struct worker *w, const char *host, int p
 	if (mm_crypto_random(&w->rid_prefix, sizeof(w->rid_prefix)) != MM_OK)
 		return MM_ERR_CRYPTO;
 	w->rid_prefix &= 0xffffffffffffULL;
-	w->base = event_base_new();
+	{
+		/* Each base is used by one thread only (no locks), and epoll
+		 * changes are coalesced per loop iteration: evhttp toggles read and
+		 * write interest on every request, and the changelist turns those
+		 * toggles into at most one epoll_ctl per fd per iteration. */
+		struct event_config *ec = event_config_new();
+
+		if (ec == NULL)
+			return MM_ERR_NOMEM;
+		event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		w->base = event_base_new_with_config(ec);
+		event_config_free(ec);
+	}
 	if (w->base == NULL)
 		return MM_ERR_NOMEM;
 	w->http = evhttp_new(w->base);
@@ -1166,6 +1318,13 @@ static mm_err worker_init(mm_api *api, struct worker *w, const char *host, int p
 	evhttp_set_gencb(w->http, on_request, w);
 	evhttp_set_bevcb(w->http, make_bev, w);
 	w->fixup_ev = event_new(w->base, -1, 0, conn_fixup, w);
+	pthread_mutex_init(&w->done_mu, NULL);
+	w->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->done_fd < 0)
+		return mm_err_set(MM_ERR_IO, "eventfd: %s", strerror(errno));
+	w->done_ev = event_new(w->base, w->done_fd, EV_READ | EV_PERSIST, on_done, w);
+	if (w->done_ev == NULL || event_add(w->done_ev, NULL) != 0)
+		return MM_ERR_NOMEM;
 	w->tick_ev = event_new(w->base, -1, EV_PERSIST, on_tick, w);
 	if (w->fixup_ev == NULL || w->tick_ev == NULL)
 		return MM_ERR_NOMEM;
@@ -1196,7 +1355,6 @@ mm_err mm_api_new(mm_app *app, mm_api **ret)
 		return rc;
 	if ((rc = parse_listen(app->cfg->listen, host, sizeof(host), &port)) != MM_OK)
 		return rc;
-	evthread_use_pthreads();
 	api = calloc(1, sizeof(*api));
 	if (api == NULL)
 		return MM_ERR_NOMEM;
@@ -1289,10 +1447,22 @@ void mm_api_free(mm_api *api)
 			evhttp_free(w->http);
 		if (w->fixup_ev != NULL)
 			event_free(w->fixup_ev);
+		if (w->done_ev != NULL)
+			event_free(w->done_ev);
+		if (w->done_fd > 0)
+			close(w->done_fd);
+		if (w->base != NULL)
+			pthread_mutex_destroy(&w->done_mu);
 		if (w->tick_ev != NULL)
 			event_free(w->tick_ev);
 		if (w->base != NULL)
 			event_base_free(w->base);
+		while (w->req_pool != NULL) {
+			mm_req *r = w->req_pool;
+
+			w->req_pool = r->pool_next;
+			free(r);
+		}
 		free(w->counts);
 		free(w->sum_us);
 		free(w->hist);

@@ -10,6 +10,16 @@ import time
 from harness import Daemon, check, finish
 
 
+def read_all(s):
+    """Reads until the server closes the connection."""
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return got
+        got += chunk
+
+
 def main():
     d = Daemon(config_text='[log]\nlevel = "warn"\n[limits]\nrequest_timeout = "2s"\n')
     try:
@@ -55,6 +65,30 @@ def main():
         check(st == 405 and "GET" in hdr.get("Allow", ""), "wrong method -> 405 with Allow")
         st, body, _ = d.http("GET", "/v1/users/%2Fetc")
         check(st in (400, 404), "encoded slash in a parameter is refused")
+
+        # Keep-alive, pipelining, Connection: close and HTTP/1.0 all get
+        # complete answers (replies are written directly to the socket).
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        s.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n" * 5)
+        got = b""
+        while got.count(b"HTTP/1.1 200") < 5:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        check(got.count(b"HTTP/1.1 200") == 5, "5 pipelined requests answered")
+        s.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = read_all(s)
+        check(got.startswith(b"HTTP/1.1 200") and b'"status":"ok"' in got,
+              "Connection: close answered, then closed")
+        s.close()
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        s.sendall(b"GET /v1/sys/health HTTP/1.0\r\n\r\n")
+        got = read_all(s)
+        check(b" 200 " in got.split(b"\r\n")[0] and got.endswith(b"}"), "HTTP/1.0 answered and closed")
+        s.close()
+        st, text, _ = d.http("GET", "/v1/no/route/" + "x" * 5000)
+        check(st == 414, "over-long path -> 414 (%d)" % st)
 
         # Slowloris: a client that sends headers byte by byte is cut off by the
         # request timeout while other clients are served.
