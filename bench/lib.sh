@@ -12,7 +12,8 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# start_mamorid CONFIG_TEXT: sets MM_PID, MM_PORT, MM_DIR, MM_TOKEN (admin).
+# start_mamorid CONFIG_TEXT: sets MM_PID, MM_PORT, MM_DIR, MM_TOKEN (admin session,
+# TOTP enrolled), MM_PASSWORD and MM_TOTP_SECRET.
 start_mamorid() {
   MM_DIR=$(mktemp -d /tmp/mamori-bench-XXXXXX)
   MM_PORT=$(free_port)
@@ -28,9 +29,18 @@ start_mamorid() {
   boot=$(grep -o 'mmb_[A-Za-z0-9_-]*' "$MM_DIR/out" || true)
   MM_TOKEN=""
   if [ -n "$boot" ]; then
-    MM_TOKEN=$(MAMORI_CONFIG_DIR=$MM_DIR/cli "$MAMORI" --json --addr "http://127.0.0.1:$MM_PORT" \
-      init --admin bench --bootstrap-token "$boot" --no-save |
+    # The first administrator gets a password and enrols TOTP (codes from
+    # oathtool), as administrators must; MM_TOKEN is its full session.
+    local cli="$MAMORI --json --addr http://127.0.0.1:$MM_PORT" secret
+    MM_PASSWORD="Load harness passphrase $(od -An -N6 -tx1 /dev/urandom | tr -d ' ')"
+    MM_TOKEN=$(printf '%s\n' "$MM_PASSWORD" | MAMORI_CONFIG_DIR=$MM_DIR/cli $cli \
+      init --admin bench --bootstrap-token "$boot" --password-stdin --no-save |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    secret=$(MAMORI_TOKEN=$MM_TOKEN MAMORI_CONFIG_DIR=$MM_DIR/cli $cli user mfa enroll |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+    MAMORI_TOKEN=$MM_TOKEN MAMORI_CONFIG_DIR=$MM_DIR/cli $cli user mfa confirm \
+      "$(oathtool --totp -b "$secret")" >/dev/null
+    MM_TOTP_SECRET=$secret
   fi
 }
 
