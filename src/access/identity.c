@@ -70,6 +70,9 @@ static const char *const mfa_perms[] = { "user.admin", "access.approve", "access
 
 #define SESSION_TOUCH_MS 30000
 
+static mm_err cache_new(mm_access *a);
+static void cache_free(mm_access *a);
+
 static const char *const steps[] = {
 	"CREATE TABLE users ("
 	" id INTEGER PRIMARY KEY,"
@@ -412,6 +415,8 @@ mm_err mm_access_open(mm_store *store, const mm_config *cfg, mm_access **ret)
 		goto out;
 	if ((rc = mm_throttle_new(1 << 16, &a->throttle)) != MM_OK)
 		goto out;
+	if ((rc = cache_new(a)) != MM_OK)
+		goto out;
 	/* The dummy hash that unknown users are verified against: same
 	 * parameters as real ones, so the time taken does not tell them apart. */
 	if ((rc = mm_crypto_random(rnd, sizeof(rnd))) != MM_OK)
@@ -454,6 +459,7 @@ void mm_access_free(mm_access *a)
 	free(a->custom);
 	mm_password_policy_free(a->pw);
 	mm_throttle_free(a->throttle);
+	cache_free(a);
 	pthread_rwlock_destroy(&a->tlock);
 	free(a);
 }
@@ -585,6 +591,130 @@ static void effective_roles(const mm_access *a, const char *roles, const char *s
 	}
 }
 
+/*
+ * Authentication cache: valid tokens resolved recently, keyed by their
+ * SHA-256, so a busy client does not cost a database read per request.
+ * Correctness rests on the generation: every write that changes users or
+ * tokens bumps a->auth_gen after its commit (mm_access_write_auth), and an
+ * entry is used only while its generation (read *before* the database read
+ * that filled it) is current. Timeouts are evaluated on every use; the
+ * session's last-seen time is kept in the entry.
+ */
+#define CACHE_SLOTS 4096
+#define CACHE_STRIPES 16
+#define CACHE_CIDRS 512
+
+struct auth_entry {
+	char hash[MM_TOKEN_HASH_HEX];
+	uint64_t gen;
+	bool used;
+	bool session, full, mfa;
+	char token_id[33];
+	int64_t expires_ms, last_seen_ms;
+	int64_t user_id;
+	char name[MM_NAME_MAX + 1];
+	char roles[MM_ROLES_MAX + 1];
+	char cidrs[CACHE_CIDRS];
+};
+
+struct auth_cache {
+	pthread_mutex_t mu[CACHE_STRIPES];
+	struct auth_entry e[CACHE_SLOTS];
+};
+
+static mm_err cache_new(mm_access *a)
+{
+	struct auth_cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return MM_ERR_NOMEM;
+	for (int i = 0; i < CACHE_STRIPES; i++)
+		pthread_mutex_init(&c->mu[i], NULL);
+	a->cache = c;
+	return MM_OK;
+}
+
+static void cache_free(mm_access *a)
+{
+	if (a->cache == NULL)
+		return;
+	for (int i = 0; i < CACHE_STRIPES; i++)
+		pthread_mutex_destroy(&a->cache->mu[i]);
+	mm_crypto_wipe(a->cache, sizeof(*a->cache));
+	free(a->cache);
+	a->cache = NULL;
+}
+
+/* The slot of a token: the first 32 bits of its SHA-256 (hex). */
+static size_t cache_slot(const char *hash)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 8; i++) {
+		char c = hash[i];
+
+		v = v << 4 | (uint32_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+	}
+	return v % CACHE_SLOTS;
+}
+
+mm_err mm_access_write_auth(mm_access *a, mm_store_job_fn fn, void *arg)
+{
+	mm_err rc = mm_store_write(a->store, fn, arg);
+
+	/* After the commit (or the failure), before the caller replies. */
+	__atomic_add_fetch(&a->auth_gen, 1, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+static void build_principal(mm_access *a, const struct auth_entry *e, const char *source,
+			    mm_principal *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->kind = MM_PRINCIPAL_USER;
+	p->user_id = e->user_id;
+	memcpy(p->name, e->name, sizeof(p->name));
+	memcpy(p->token_id, e->token_id, sizeof(p->token_id));
+	p->expires_ms = e->expires_ms;
+	effective_roles(a, e->roles, source, p->roles, sizeof(p->roles));
+	p->session = e->session;
+	p->mfa = e->mfa;
+	p->restricted = !e->full || (!p->mfa && mm_access_roles_require_mfa(a, p->roles));
+}
+
+/* Checks timeouts and the user's allowlist for entry e at now; decides
+ * whether the session's last-seen time is due for a write. */
+static bool entry_valid(mm_access *a, struct auth_entry *e, const char *source, int64_t now,
+			bool *touch)
+{
+	*touch = false;
+	if (e->expires_ms <= now)
+		return false;
+	if (e->cidrs[0] != '\0' && !mm_cidr_text_allows(e->cidrs, source))
+		return false;
+	if (e->session) {
+		if (now - e->last_seen_ms >= a->cfg->session_idle_ms)
+			return false;
+		if (now - e->last_seen_ms >= SESSION_TOUCH_MS) {
+			*touch = true;
+			e->last_seen_ms = now;
+		}
+	}
+	return true;
+}
+
+static void queue_touch(mm_access *a, const char *token_id, int64_t now)
+{
+	struct touch *t = malloc(sizeof(*t));
+
+	if (t == NULL)
+		return;
+	memcpy(t->id, token_id, sizeof(t->id));
+	t->now = now;
+	if (mm_store_write_async(a->store, touch_job, t, touch_done, t) != MM_OK)
+		free(t);
+}
+
 mm_err mm_access_authenticate(mm_access *a, const char *token, const char *source,
 			      mm_principal *ret)
 {
@@ -593,16 +723,40 @@ mm_err mm_access_authenticate(mm_access *a, const char *token, const char *sourc
 		" t.scope, t.mfa, t.last_seen_ms, u.allow_cidrs"
 		" FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.hash = ?";
 	char hash[MM_TOKEN_HASH_HEX];
+	struct auth_entry e, *slot;
+	pthread_mutex_t *mu;
 	mm_principal p;
 	mm_db *db = NULL;
 	mm_stmt *st = NULL;
-	int64_t now = mm_time_wall_ms(), last_seen = 0;
-	bool row, touch = false;
-	mm_err rc;
+	int64_t now = mm_time_wall_ms();
+	uint64_t gen;
+	size_t idx;
+	bool row, touch = false, hit = false, ok = false;
+	mm_err rc = MM_OK;
 
 	if (token == NULL || strlen(token) < 16 || strlen(token) > 256)
 		return mm_err_set(MM_ERR_UNAUTHENTICATED, "invalid or expired token");
 	mm_token_hash(token, hash);
+	idx = cache_slot(hash);
+	slot = &a->cache->e[idx];
+	mu = &a->cache->mu[idx % CACHE_STRIPES];
+
+	/* The generation is read before anything else, cached or not. */
+	gen = __atomic_load_n(&a->auth_gen, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(mu);
+	if (slot->used && slot->gen == gen && strcmp(slot->hash, hash) == 0) {
+		hit = true;
+		ok = entry_valid(a, slot, source, now, &touch);
+		if (ok)
+			build_principal(a, slot, source, &p);
+	}
+	pthread_mutex_unlock(mu);
+	if (hit) {
+		if (!ok)
+			goto deny;
+		goto done;
+	}
+
 	if ((rc = mm_store_acquire(a->store, &db)) != MM_OK)
 		return rc;
 	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
@@ -613,51 +767,64 @@ mm_err mm_access_authenticate(mm_access *a, const char *token, const char *sourc
 		goto out;
 	if (!row || mm_stmt_int(st, 3) != 0 || mm_stmt_int(st, 2) <= now)
 		goto deny;
-	memset(&p, 0, sizeof(p));
-	mm_access_copy_str(p.token_id, sizeof(p.token_id), mm_stmt_text(st, 0));
-	p.expires_ms = mm_stmt_int(st, 2);
 	if (strcmp(mm_stmt_text(st, 1), "bootstrap") == 0) {
+		/* Used once, never cached. */
+		memset(&p, 0, sizeof(p));
 		p.kind = MM_PRINCIPAL_BOOTSTRAP;
+		mm_access_copy_str(p.token_id, sizeof(p.token_id), mm_stmt_text(st, 0));
 		mm_access_copy_str(p.name, sizeof(p.name), "bootstrap");
-	} else {
+		p.expires_ms = mm_stmt_int(st, 2);
+		goto done;
+	}
+	if (mm_stmt_is_null(st, 4) || mm_stmt_int(st, 7) != 0)
+		goto deny;
+	memset(&e, 0, sizeof(e));
+	memcpy(e.hash, hash, sizeof(e.hash));
+	e.gen = gen;
+	e.used = true;
+	e.session = strcmp(mm_stmt_text(st, 1), "session") == 0;
+	e.full = strcmp(mm_stmt_text(st, 8), "full") == 0;
+	e.mfa = mm_stmt_int(st, 9) != 0;
+	mm_access_copy_str(e.token_id, sizeof(e.token_id), mm_stmt_text(st, 0));
+	e.expires_ms = mm_stmt_int(st, 2);
+	e.last_seen_ms = mm_stmt_int(st, 10);
+	e.user_id = mm_stmt_int(st, 4);
+	mm_access_copy_str(e.name, sizeof(e.name), mm_stmt_text(st, 5));
+	mm_access_copy_str(e.roles, sizeof(e.roles), mm_stmt_text(st, 6));
+	{
 		const char *cidrs = mm_stmt_text(st, 11);
+		size_t n = cidrs ? strlen(cidrs) : 0;
 
-		if (mm_stmt_is_null(st, 4) || mm_stmt_int(st, 7) != 0)
-			goto deny;
-		if (cidrs != NULL && cidrs[0] != '\0' && !mm_cidr_text_allows(cidrs, source))
-			goto deny;
-		p.kind = MM_PRINCIPAL_USER;
-		p.user_id = mm_stmt_int(st, 4);
-		mm_access_copy_str(p.name, sizeof(p.name), mm_stmt_text(st, 5));
-		effective_roles(a, mm_stmt_text(st, 6), source, p.roles, sizeof(p.roles));
-		p.session = strcmp(mm_stmt_text(st, 1), "session") == 0;
-		p.mfa = mm_stmt_int(st, 9) != 0;
-		p.restricted = strcmp(mm_stmt_text(st, 8), "full") != 0 ||
-			       (!p.mfa && mm_access_roles_require_mfa(a, p.roles));
-		if (p.session) {
-			last_seen = mm_stmt_int(st, 10);
-			if (now - last_seen >= a->cfg->session_idle_ms)
+		if (n >= sizeof(e.cidrs)) {
+			/* Too long to cache: check it here, do not cache. */
+			e.used = false;
+			if (!mm_cidr_text_allows(cidrs, source))
 				goto deny;
-			touch = now - last_seen >= SESSION_TOUCH_MS;
+		} else {
+			memcpy(e.cidrs, cidrs ? cidrs : "", n + 1);
 		}
 	}
-	*ret = p;
-	goto out;
+	if (!entry_valid(a, &e, source, now, &touch))
+		goto deny;
+	build_principal(a, &e, source, &p);
+	if (e.used) {
+		pthread_mutex_lock(mu);
+		*slot = e;
+		pthread_mutex_unlock(mu);
+	}
+	mm_crypto_wipe(&e, sizeof(e));
+	goto done;
 deny:
 	rc = mm_err_set(MM_ERR_UNAUTHENTICATED, "invalid or expired token");
+	goto out;
+done:
+	*ret = p;
 out:
 	mm_stmt_done(st);
-	mm_store_release(a->store, db);
-	if (rc == MM_OK && touch) {
-		struct touch *t = malloc(sizeof(*t));
-
-		if (t != NULL) {
-			memcpy(t->id, ret->token_id, sizeof(t->id));
-			t->now = now;
-			if (mm_store_write_async(a->store, touch_job, t, touch_done, t) != MM_OK)
-				free(t);
-		}
-	}
+	if (db != NULL)
+		mm_store_release(a->store, db);
+	if (rc == MM_OK && touch)
+		queue_touch(a, ret->token_id, now);
 	return rc;
 }
 
@@ -790,7 +957,7 @@ mm_err mm_access_bootstrap_issue(mm_access *a, mm_buf *ret_token)
 	if ((rc = mm_access_new_token_id(id)) != MM_OK)
 		goto out;
 	j = (struct bootstrap_job){ a, mm_buf_str(&tok), id };
-	if ((rc = mm_store_write(a->store, bootstrap_job, &j)) != MM_OK)
+	if ((rc = mm_access_write_auth(a, bootstrap_job, &j)) != MM_OK)
 		goto out;
 	rc = mm_buf_append(ret_token, tok.data, tok.len);
 out:
@@ -884,7 +1051,7 @@ mm_err mm_access_init_admin(mm_access *a, const mm_access_ctx *ctx, const char *
 	if ((rc = mm_access_new_token_id(id)) != MM_OK)
 		goto out;
 	j = (struct init_job){ a, ctx, name, mm_buf_str(&phc), mm_buf_str(&tok), id };
-	if ((rc = mm_store_write(a->store, init_job, &j)) != MM_OK)
+	if ((rc = mm_access_write_auth(a, init_job, &j)) != MM_OK)
 		goto out;
 	rc = mm_buf_append(ret_token, tok.data, tok.len);
 out:
@@ -970,7 +1137,7 @@ static mm_err revoke_job(mm_db *db, void *arg)
 
 mm_err mm_access_token_revoke_self(mm_access *a, const mm_access_ctx *ctx)
 {
-	return mm_store_write(a->store, revoke_job, (void *)ctx);
+	return mm_access_write_auth(a, revoke_job, (void *)ctx);
 }
 
 void mm_access_banner(mm_access *a, FILE *f)

@@ -31,8 +31,13 @@ typedef struct mm_throttle mm_throttle;
 typedef struct mm_notifier mm_notifier;
 struct target_set;
 
+struct auth_cache;
+
 struct mm_access {
 	mm_store *store;
+	struct auth_cache *cache;
+	uint64_t auth_gen;             /* bumped after every commit that changes
+					* users or tokens (atomic) */
 	const mm_config *cfg;
 	struct custom_role *custom;
 	size_t ncustom;
@@ -48,6 +53,9 @@ struct mm_access {
 };
 
 /* ---- identity.c ---- */
+/* Runs a write job that changes users or tokens, then invalidates the
+ * authentication cache (after the commit, before the caller replies). */
+mm_err mm_access_write_auth(mm_access *a, mm_store_job_fn fn, void *arg);
 void mm_access_copy_str(char *dst, size_t cap, const char *src);
 /* Fills actor/source/request id of an audit event from ctx. actor is a
  * caller-provided buffer of at least MM_NAME_MAX + 8 bytes. */

@@ -474,7 +474,7 @@ mm_err mm_access_mfa_confirm(mm_access *a, const mm_access_ctx *ctx, const char 
 	j->a = a;
 	j->ctx = ctx;
 	j->pending = &u.pending;
-	if ((rc = mm_store_write(a->store, confirm_job, j)) != MM_OK)
+	if ((rc = mm_access_write_auth(a, confirm_job, j)) != MM_OK)
 		goto out;
 	*ret = json_pack("{s:O,s:s}", "recovery_codes", codes, "note",
 			 "Store these one-time recovery codes offline; each works once.");

@@ -478,7 +478,7 @@ mm_err mm_access_set_password_for(mm_access *a, const mm_access_ctx *ctx, int64_
 	if ((rc = mm_password_hash(password, &phc)) != MM_OK)
 		goto out;
 	j = (struct passwd_job){ ctx, uid, name, mm_buf_str(&phc), action };
-	rc = mm_store_write(a->store, passwd_job, &j);
+	rc = mm_access_write_auth(a, passwd_job, &j);
 out:
 	mm_buf_release(&phc);
 	return rc;

@@ -403,7 +403,7 @@ mm_err mm_access_user_update(mm_access *a, const mm_access_ctx *ctx,
 	j.name = spec->name;
 	j.roles = spec->roles ? mm_buf_str(&roles) : NULL;
 	j.cidrs = spec->allow_cidrs ? mm_buf_str(&cidrs) : NULL;
-	if ((rc = mm_store_write(a->store, update_job, &j)) != MM_OK)
+	if ((rc = mm_access_write_auth(a, update_job, &j)) != MM_OK)
 		goto out;
 	rc = mm_access_user_get(a, spec->name, ret);
 out:
@@ -471,7 +471,7 @@ mm_err mm_access_user_set_disabled(mm_access *a, const mm_access_ctx *ctx, const
 	j.ctx = ctx;
 	j.name = name;
 	j.disable = disabled;
-	if ((rc = mm_store_write(a->store, disable_job, &j)) != MM_OK)
+	if ((rc = mm_access_write_auth(a, disable_job, &j)) != MM_OK)
 		return rc;
 	return mm_access_user_get(a, name, ret);
 }
@@ -536,7 +536,7 @@ mm_err mm_access_user_reset_mfa(mm_access *a, const mm_access_ctx *ctx, const ch
 	j.a = a;
 	j.ctx = ctx;
 	j.name = name;
-	return mm_store_write(a->store, mfa_reset_job, &j);
+	return mm_access_write_auth(a, mfa_reset_job, &j);
 }
 
 /* ---- inventory ---- */
