@@ -343,7 +343,8 @@ static mm_err load_key_locked(mm_keys *k, const char *name, struct nkey **ret)
 			kv->destroyed_ms = mm_stmt_int(st, 4);
 			continue;
 		}
-		memcpy(kv->pub, p, plen);
+		if (plen > 0)
+			memcpy(kv->pub, p, plen);
 		kv->publen = plen;
 		material_aad(aad, name, v);
 		mm_buf_reset(&plain);
@@ -584,6 +585,15 @@ static mm_err run_item(const struct nkey *e, mm_keys_op op, const mm_keys_op_opt
 	}
 }
 
+/* Copies an error detail into an item, truncated to fit. */
+static void set_detail(mm_keys_item *it, const char *src)
+{
+	size_t n = strnlen(src, sizeof(it->detail) - 1);
+
+	memcpy(it->detail, src, n);
+	it->detail[n] = '\0';
+}
+
 /* Cuts b back to mark, wiping what is cut. */
 static void truncate_wipe(mm_buf *b, size_t mark)
 {
@@ -676,7 +686,7 @@ mm_err mm_keys_batch(mm_keys *k, const mm_keys_caller *who, const char *name, mm
 
 			it->result = run_item(e, op, opts, it);
 			if (it->result != MM_OK) {
-				snprintf(it->detail, sizeof(it->detail), "%s", mm_err_detail(it->result));
+				set_detail(it, mm_err_detail(it->result));
 				truncate_wipe(&it->output, marks[2 * i]);
 				truncate_wipe(&it->aux, marks[2 * i + 1]);
 				failed++;
@@ -689,7 +699,7 @@ mm_err mm_keys_batch(mm_keys *k, const mm_keys_caller *who, const char *name, mm
 		failed = n;
 		for (size_t i = 0; i < n; i++) {
 			items[i].result = rc;
-			snprintf(items[i].detail, sizeof(items[i].detail), "%s", detail);
+			set_detail(&items[i], detail);
 		}
 	}
 	arc = keys_audit(k, who, action, target,
@@ -701,7 +711,7 @@ mm_err mm_keys_batch(mm_keys *k, const mm_keys_caller *who, const char *name, mm
 			truncate_wipe(&items[i].output, marks[2 * i]);
 			truncate_wipe(&items[i].aux, marks[2 * i + 1]);
 			items[i].result = MM_ERR_STORE;
-			snprintf(items[i].detail, sizeof(items[i].detail), "the operation could not be audited");
+			set_detail(&items[i], "the operation could not be audited");
 		}
 		rc = mm_err_set(MM_ERR_STORE, "the operation could not be audited");
 	} else if (rc != MM_OK) {

@@ -116,6 +116,10 @@ mm_err keys_audit(mm_keys *k, const mm_keys_caller *who, const char *action, con
 	struct audit_arg a;
 	mm_err rc;
 
+	/* Always an object: mm_audit_append leaks the {} it makes for NULL
+	 * details (json_object_set on a fresh object), so never pass NULL. */
+	if (details == NULL)
+		details = json_object();
 	keys_fill_event(&a.ev, who, action, target, result, details);
 	rc = mm_store_write(k->store, audit_job, &a);
 	json_decref(details);
