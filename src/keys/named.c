@@ -636,20 +636,37 @@ static mm_err op_target(const char *name, char out[AAD_MAX])
 	return MM_OK;
 }
 
-mm_err mm_keys_batch(mm_keys *k, const mm_keys_caller *who, const char *name, mm_keys_op op,
-		     const mm_keys_op_opts *opts, mm_keys_item *items, size_t n)
+/* One batch from start to audit; shared by the blocking and queued forms. */
+struct batch {
+	mm_keys *k;
+	mm_keys_item *items;
+	size_t n, failed;
+	size_t *marks;
+	mm_err rc;
+	char detail[512];
+	char action[32], target[AAD_MAX];
+	json_t *details;
+	mm_audit_event ev;
+	mm_keys_done_fn done;
+	void *done_arg;
+};
+
+/* Validates, runs every item under the read lock and prepares the audit
+ * event; b->rc is the call-level result. */
+static void batch_run(struct batch *b, const mm_keys_caller *who, const char *name,
+		      mm_keys_op op, const mm_keys_op_opts *opts)
 {
 	static const mm_keys_op_opts defaults = { MM_SIG_DER, false };
-	char action[32], target[AAD_MAX], detail[512] = "";
-	size_t *marks = NULL, failed = 0;
-	struct nkey *e = NULL;
+	mm_keys *k = b->k;
 	const char *opname = mm_keys_op_name(op);
-	mm_err rc = MM_OK, arc;
+	struct nkey *e = NULL;
+	size_t n = b->n;
+	mm_err rc = MM_OK;
 
 	if (opts == NULL)
 		opts = &defaults;
-	snprintf(action, sizeof(action), "keys.%s", opname);
-	op_target(name, target);
+	snprintf(b->action, sizeof(b->action), "keys.%s", opname);
+	op_target(name, b->target);
 	if ((unsigned)op >= MM_KEYS_OP__COUNT) {
 		rc = mm_err_set(MM_ERR_INVALID, "unknown operation");
 		n = 0;
@@ -661,16 +678,19 @@ mm_err mm_keys_batch(mm_keys *k, const mm_keys_caller *who, const char *name, mm
 	} else if (opts->sig_format != MM_SIG_DER && opts->sig_format != MM_SIG_RAW) {
 		rc = mm_err_set(MM_ERR_INVALID, "unknown signature format");
 		n = 0;
-	} else if ((marks = calloc(n, 2 * sizeof(size_t))) == NULL) {
+	} else if ((b->marks = calloc(n, 2 * sizeof(size_t))) == NULL) {
 		rc = MM_ERR_NOMEM;
 		n = 0;
 	}
+	b->n = n;
 	for (size_t i = 0; i < n; i++) {
-		items[i].result = MM_OK;
-		items[i].used_version = 0;
-		items[i].detail[0] = '\0';
-		marks[2 * i] = items[i].output.len;
-		marks[2 * i + 1] = items[i].aux.len;
+		mm_keys_item *it = &b->items[i];
+
+		it->result = MM_OK;
+		it->used_version = 0;
+		it->detail[0] = '\0';
+		b->marks[2 * i] = it->output.len;
+		b->marks[2 * i + 1] = it->aux.len;
 	}
 	if (rc == MM_OK) {
 		pthread_rwlock_rdlock(&k->lock);
@@ -682,43 +702,110 @@ mm_err mm_keys_batch(mm_keys *k, const mm_keys_caller *who, const char *name, mm
 						mm_key_type_name(e->type), opname);
 		}
 		for (size_t i = 0; rc == MM_OK && i < n; i++) {
-			mm_keys_item *it = &items[i];
+			mm_keys_item *it = &b->items[i];
 
 			it->result = run_item(e, op, opts, it);
 			if (it->result != MM_OK) {
 				set_detail(it, mm_err_detail(it->result));
-				truncate_wipe(&it->output, marks[2 * i]);
-				truncate_wipe(&it->aux, marks[2 * i + 1]);
-				failed++;
+				truncate_wipe(&it->output, b->marks[2 * i]);
+				truncate_wipe(&it->aux, b->marks[2 * i + 1]);
+				b->failed++;
 			}
 		}
 		pthread_rwlock_unlock(&k->lock);
 	}
 	if (rc != MM_OK) {
-		snprintf(detail, sizeof(detail), "%s", mm_err_detail(rc));
-		failed = n;
+		snprintf(b->detail, sizeof(b->detail), "%s", mm_err_detail(rc));
+		b->failed = n;
 		for (size_t i = 0; i < n; i++) {
-			items[i].result = rc;
-			set_detail(&items[i], detail);
+			b->items[i].result = rc;
+			set_detail(&b->items[i], b->detail);
 		}
 	}
-	arc = keys_audit(k, who, action, target,
-			 failed == 0 ? "success" : failed == n ? "failure" : "partial",
-			 op_details(name, opname, items, n, failed, rc));
-	if (arc != MM_OK) {
-		/* Fail closed: no output without its audit record. */
-		for (size_t i = 0; i < n; i++) {
-			truncate_wipe(&items[i].output, marks[2 * i]);
-			truncate_wipe(&items[i].aux, marks[2 * i + 1]);
-			items[i].result = MM_ERR_STORE;
-			set_detail(&items[i], "the operation could not be audited");
+	b->rc = rc;
+	b->details = op_details(name, opname, b->items, n, b->failed, rc);
+	if (b->details == NULL)
+		b->details = json_object();
+	keys_fill_event(&b->ev, who, b->action, b->target,
+			b->failed == 0 ? "success" : b->failed == n ? "failure" : "partial",
+			b->details);
+}
+
+/* Applies the audit outcome: without its record no output survives. */
+static void batch_finish(struct batch *b, mm_err audit_rc)
+{
+	if (audit_rc != MM_OK) {
+		mm_logkv(MM_LOG_ERROR, "keys.audit_failed", "action", b->action, "error",
+			 mm_err_name(audit_rc), NULL);
+		for (size_t i = 0; i < b->n; i++) {
+			truncate_wipe(&b->items[i].output, b->marks[2 * i]);
+			truncate_wipe(&b->items[i].aux, b->marks[2 * i + 1]);
+			b->items[i].result = MM_ERR_STORE;
+			set_detail(&b->items[i], "the operation could not be audited");
 		}
-		rc = mm_err_set(MM_ERR_STORE, "the operation could not be audited");
-	} else if (rc != MM_OK) {
-		mm_err_set(rc, "%s", detail);
+		b->rc = MM_ERR_STORE;
+		snprintf(b->detail, sizeof(b->detail), "the operation could not be audited");
 	}
-	free(marks);
-	return rc;
+	json_decref(b->details);
+	b->details = NULL;
+	free(b->marks);
+	b->marks = NULL;
+}
+
+static mm_err batch_audit_job(mm_db *db, void *arg)
+{
+	struct batch *b = arg;
+
+	return mm_audit_append(db, &b->ev, NULL);
+}
+
+mm_err mm_keys_batch(mm_keys *k, const mm_keys_caller *who, const char *name, mm_keys_op op,
+		     const mm_keys_op_opts *opts, mm_keys_item *items, size_t n)
+{
+	struct batch b;
+	mm_err arc;
+
+	memset(&b, 0, sizeof(b));
+	b.k = k;
+	b.items = items;
+	b.n = n;
+	batch_run(&b, who, name, op, opts);
+	arc = mm_store_write(k->store, batch_audit_job, &b);
+	batch_finish(&b, arc);
+	if (b.rc != MM_OK)
+		return mm_err_set(b.rc, "%s", b.detail);
+	return MM_OK;
+}
+
+static void batch_async_done(mm_err rc, const char *detail, void *arg)
+{
+	struct batch *b = arg;
+
+	(void)detail;
+	batch_finish(b, rc);
+	b->done(b->rc, b->rc == MM_OK ? NULL : b->detail, b->done_arg);
+	free(b);
+}
+
+void mm_keys_batch_async(mm_keys *k, const mm_keys_caller *who, const char *name, mm_keys_op op,
+			 const mm_keys_op_opts *opts, mm_keys_item *items, size_t n,
+			 mm_keys_done_fn done, void *arg)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	mm_err rc;
+
+	if (b == NULL) {
+		done(MM_ERR_NOMEM, "out of memory", arg);
+		return;
+	}
+	b->k = k;
+	b->items = items;
+	b->n = n;
+	b->done = done;
+	b->done_arg = arg;
+	batch_run(b, who, name, op, opts);
+	if ((rc = mm_store_write_async(k->store, batch_audit_job, b, batch_async_done, b)) != MM_OK)
+		batch_async_done(rc, NULL, b);
 }
 
 /* Runs one item and returns its result with its detail restored. */
@@ -1605,24 +1692,28 @@ out:
 	return rc;
 }
 
-static bool policy_allows(const json_t *policy, const char *op, const char *const *roles,
-			  size_t nroles)
+/* 1 when roles may perform op, 0 when not, -1 when the policy does not
+ * mention op (the route's permission decides alone). */
+static int policy_allows(const json_t *policy, const char *op, const char *const *roles,
+			 size_t nroles)
 {
 	const json_t *arr = json_object_get(policy, op), *v;
 	size_t i;
 
+	if (arr == NULL)
+		return -1;
 	json_array_foreach(arr, i, v) {
 		const char *s = json_string_value(v);
 
 		if (s == NULL)
 			continue;
 		if (strcmp(s, "*") == 0)
-			return true;
+			return 1;
 		for (size_t j = 0; j < nroles; j++)
 			if (roles[j] != NULL && strcmp(roles[j], s) == 0)
-				return true;
+				return 1;
 	}
-	return false;
+	return 0;
 }
 
 mm_err mm_keys_policy_check(mm_keys *k, const char *name, const char *op,
@@ -1630,7 +1721,7 @@ mm_err mm_keys_policy_check(mm_keys *k, const char *name, const char *op,
 {
 	struct nkey *e;
 	struct row r;
-	int found = -1;
+	int found = -2;
 	mm_err rc;
 
 	if (op == NULL || !is_policy_op(op))
@@ -1641,14 +1732,15 @@ mm_err mm_keys_policy_check(mm_keys *k, const char *name, const char *op,
 	if ((e = cache_find(k, name)) != NULL)
 		found = policy_allows(e->policy, op, roles, nroles);
 	pthread_rwlock_unlock(&k->lock);
-	if (found < 0) {
+	if (found == -2) {
 		if ((rc = read_row_conn(k, name, &r)) != MM_OK)
 			return rc;
 		found = policy_allows(r.policy, op, roles, nroles);
 		json_decref(r.policy);
 	}
-	if (!found)
-		return mm_err_set(MM_ERR_FORBIDDEN, "the key's policy does not allow %s for your roles", op);
+	if (found == 0)
+		return mm_err_set(MM_ERR_FORBIDDEN, "the policy of key '%s' does not allow %s for your "
+				  "roles", name, op);
 	return MM_OK;
 }
 

@@ -70,9 +70,10 @@ mm_err mm_keys_name_check(const char *name);
  * Per-key policy: a JSON object mapping an operation to the roles allowed to
  * use it, e.g. {"encrypt": ["app-billing"], "decrypt": ["app-billing",
  * "auditor"], "read": ["*"]}. Operations: encrypt decrypt rewrap datakey hmac
- * sign verify export read rotate config destroy delete. "*" allows every role.
- * mamori stores the policy; the API layer enforces it with
- * mm_keys_policy_check() next to its global permissions.
+ * sign verify export read rotate config destroy delete. "*" allows every role;
+ * an operation the policy does not mention is governed by the global
+ * permission alone. mamori stores the policy; the API layer enforces it with
+ * mm_keys_policy_check() after its global permission check.
  */
 mm_err mm_keys_policy_validate(const json_t *policy);
 
@@ -160,8 +161,12 @@ json_t *mm_keys_info_json(const mm_keys_info *info);
  * name (caller owns). Errors: MM_ERR_STORE, MM_ERR_NOMEM. */
 mm_err mm_keys_list(mm_keys *k, json_t **ret);
 
-/* MM_OK when one of roles may perform op on key name under its policy,
- * MM_ERR_FORBIDDEN otherwise; MM_ERR_NOT_FOUND, MM_ERR_INVALID (unknown op). */
+/* Checks op on key name against the key's policy: MM_OK when the policy
+ * lists op with "*" or one of roles, or does not mention op at all (then the
+ * route's global permission decides alone); MM_ERR_FORBIDDEN when it lists op
+ * but none of roles. Roles get no exemption (an administrator must be
+ * listed too). Errors: MM_ERR_NOT_FOUND, MM_ERR_INVALID (unknown op),
+ * MM_ERR_STORE. Works sealed (reads the stored policy). */
 mm_err mm_keys_policy_check(mm_keys *k, const char *name, const char *op,
 			    const char *const *roles, size_t nroles);
 
@@ -216,6 +221,23 @@ typedef struct mm_keys_op_opts {
  */
 mm_err mm_keys_batch(mm_keys *k, const mm_keys_caller *who, const char *name, mm_keys_op op,
 		     const mm_keys_op_opts *opts, mm_keys_item *items, size_t n);
+
+/* Called once when a queued batch is complete: rc and detail as
+ * mm_keys_batch would return them (detail NULL when rc is MM_OK). */
+typedef void (*mm_keys_done_fn)(mm_err rc, const char *detail, void *arg);
+
+/*
+ * mm_keys_batch for callers that must not block (HTTP event loops): the
+ * cryptography runs now on the calling thread; the audit event is queued on
+ * the store's writer (group commit) and done(rc, detail, arg) is called
+ * exactly once, on the writer thread (or on this thread if the store refused
+ * the job), after the event committed. If it did not, every output is wiped
+ * and rc is MM_ERR_STORE, as in mm_keys_batch. who, name, opts and items
+ * (with their inputs and buffers) must stay valid until done is called.
+ */
+void mm_keys_batch_async(mm_keys *k, const mm_keys_caller *who, const char *name, mm_keys_op op,
+			 const mm_keys_op_opts *opts, mm_keys_item *items, size_t n,
+			 mm_keys_done_fn done, void *arg);
 
 /* Single-item forms. Each appends its output to out and returns the item's
  * result (or the call's error). */

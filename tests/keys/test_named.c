@@ -7,6 +7,8 @@
  */
 #include "helpers.h"
 
+#include <pthread.h>
+
 #include "crypto/crypto.h"
 #include "crypto/primitives.h"
 #include "keys/envelope.h"
@@ -408,6 +410,7 @@ static void test_disable_policy_delete(void **state)
 	json_t *pol = json_pack("{s:[s], s:[s,s], s:[s]}", "encrypt", "app", "decrypt", "app",
 				"auditor", "read", "*");
 	json_t *badpol = json_pack("{s:[s]}", "launch", "app");
+	json_t *pol2 = json_pack("{s:[s]}", "encrypt", "auditor");
 	mm_keys_create_opts o = { .type = MM_KEY_AES256_GCM, .policy = pol };
 	const char *app[] = { "app" }, *aud[] = { "other", "auditor" }, *none[] = { "x" };
 	json_t *list = NULL;
@@ -425,7 +428,8 @@ static void test_disable_policy_delete(void **state)
 	assert_int_equal(mm_keys_policy_check(e->keys, "pk", "encrypt", aud, 2), MM_ERR_FORBIDDEN);
 	assert_int_equal(mm_keys_policy_check(e->keys, "pk", "decrypt", aud, 2), MM_OK);
 	assert_int_equal(mm_keys_policy_check(e->keys, "pk", "read", none, 1), MM_OK);
-	assert_int_equal(mm_keys_policy_check(e->keys, "pk", "rotate", app, 1), MM_ERR_FORBIDDEN);
+	/* Not mentioned: the global permission decides. */
+	assert_int_equal(mm_keys_policy_check(e->keys, "pk", "rotate", app, 1), MM_OK);
 	assert_int_equal(mm_keys_policy_check(e->keys, "pk", "launch", app, 1), MM_ERR_INVALID);
 	assert_int_equal(mm_keys_policy_check(e->keys, "zz", "read", app, 1), MM_ERR_NOT_FOUND);
 	/* Cached path gives the same answers. */
@@ -437,8 +441,10 @@ static void test_disable_policy_delete(void **state)
 	cfg.policy = badpol;
 	assert_int_equal(mm_keys_configure(e->keys, &alice, "pk", &cfg), MM_ERR_INVALID);
 	cfg.policy = NULL;
+	cfg.policy = pol2;
 	assert_int_equal(mm_keys_configure(e->keys, &alice, "pk", &cfg), MM_OK);
 	assert_int_equal(mm_keys_policy_check(e->keys, "pk", "encrypt", app, 1), MM_ERR_FORBIDDEN);
+	assert_int_equal(mm_keys_policy_check(e->keys, "pk", "encrypt", aud, 2), MM_OK);
 	/* Disabled keys refuse every operation. */
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.set_disabled = true;
@@ -474,6 +480,7 @@ static void test_disable_policy_delete(void **state)
 	assert_int_equal(audit_count(e, "keys.delete", "success"), 1);
 	json_decref(pol);
 	json_decref(badpol);
+	json_decref(pol2);
 	mm_buf_release(&ct);
 	env_free(e);
 }
@@ -545,6 +552,71 @@ static void test_batch(void **state)
 	env_free(e);
 }
 
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	mm_err rc;
+	char detail[256];
+};
+
+static void on_done(mm_err rc, const char *detail, void *arg)
+{
+	struct waiter *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->rc = rc;
+	snprintf(w->detail, sizeof(w->detail), "%s", detail ? detail : "");
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static mm_err wait_done(struct waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (!w->done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	w->done = false;
+	pthread_mutex_unlock(&w->mu);
+	return w->rc;
+}
+
+static void test_batch_async(void **state)
+{
+	struct env *e = setup_env();
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, MM_OK, "" };
+	mm_keys_item it = { .input = "queued", .input_len = 6 }, d = { 0 };
+	int64_t before;
+
+	create(e, "q", MM_KEY_AES256_GCM, false);
+	mm_buf_init(&it.output, 4096);
+	mm_buf_init(&it.aux, 64);
+	mm_buf_init(&d.output, 4096);
+	mm_buf_init(&d.aux, 64);
+	before = audit_count(e, NULL, NULL);
+	mm_keys_batch_async(e->keys, &alice, "q", MM_KEYS_OP_ENCRYPT, NULL, &it, 1, on_done, &w);
+	assert_int_equal(wait_done(&w), MM_OK);
+	assert_int_equal(it.result, MM_OK);
+	assert_int_equal(audit_count(e, NULL, NULL), before + 1);
+	d.input = it.output.data;
+	d.input_len = it.output.len;
+	mm_keys_batch_async(e->keys, &alice, "q", MM_KEYS_OP_DECRYPT, NULL, &d, 1, on_done, &w);
+	assert_int_equal(wait_done(&w), MM_OK);
+	assert_int_equal(d.result, MM_OK);
+	assert_string_equal(d.output.data, "queued");
+	/* A call-level failure is reported through done with its detail. */
+	mm_keys_batch_async(e->keys, &alice, "absent", MM_KEYS_OP_DECRYPT, NULL, &d, 1, on_done, &w);
+	assert_int_equal(wait_done(&w), MM_ERR_NOT_FOUND);
+	assert_non_null(strstr(w.detail, "absent"));
+	assert_int_equal(audit_count(e, NULL, NULL), before + 3);
+	mm_buf_release(&it.output);
+	mm_buf_release(&it.aux);
+	mm_buf_wipe_release(&d.output);
+	mm_buf_release(&d.aux);
+	env_free(e);
+}
+
 static void test_auto_rotate(void **state)
 {
 	struct env *e = setup_env();
@@ -600,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_signatures),
 		cmocka_unit_test(test_disable_policy_delete),
 		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_batch_async),
 		cmocka_unit_test(test_auto_rotate),
 		cmocka_unit_test(test_algorithms),
 	};
