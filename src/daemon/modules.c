@@ -3,31 +3,90 @@
 
 #include "access/access.h"
 #include "audit/audit.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "keys/keys.h"
+#include "keys/named.h"
 
 const mm_migration_set *const mm_daemon_migrations[] = {
 	&mm_audit_migrations,
 	&mm_access_migrations,
+	&mm_keys_migrations,
 };
 const size_t mm_daemon_nmigrations = sizeof(mm_daemon_migrations) / sizeof(mm_daemon_migrations[0]);
 
+/* Sealed means "the root key is initialised but not in memory": before the
+ * seal is initialised (first run) every route is served so the first
+ * administrator can be created and can initialise the seal. */
+static bool keys_sealed(mm_app *app)
+{
+	return app->keys != NULL && mm_keys_is_sealed(app->keys);
+}
+
 mm_err mm_daemon_modules_open(mm_app *app)
 {
-	(void)app;
+	mm_keys_opts ko = { app->store, app->cfg->unseal_key_file };
+	mm_keys_hardening h;
+	mm_err rc;
+
+	/* Key material goes to OpenSSL's locked secure heap (the process is
+	 * already non-dumpable with RLIMIT_CORE 0; this repeats that and adds
+	 * the heap). Failure to lock is reported, not fatal. */
+	if ((rc = mm_keys_harden_process(1 << 20, &h)) != MM_OK)
+		mm_logkv(MM_LOG_WARN, "keys.harden_incomplete", "detail", mm_err_detail(rc), NULL);
+	if (!h.memory_locked)
+		mm_logkv(MM_LOG_WARN, "keys.memory_not_locked",
+			 "detail", "secure heap could not be mlock'ed (RLIMIT_MEMLOCK)", NULL);
+	if ((rc = mm_keys_open(&ko, &app->keys)) != MM_OK)
+		return rc;
+	app->sealed = keys_sealed;
+	if (app->cfg->unseal_key_file != NULL) {
+		mm_keys_status s;
+
+		mm_keys_status_get(app->keys, &s);
+		if (s.initialized && (rc = mm_keys_unseal_from_file(app->keys, NULL)) != MM_OK)
+			mm_logkv(MM_LOG_ERROR, "keys.auto_unseal_failed", "code", mm_err_name(rc),
+				 "detail", mm_err_detail(rc), NULL);
+	}
 	return MM_OK;
 }
 
 void mm_daemon_modules_tick(mm_app *app)
 {
-	(void)app;
+	static int64_t last_rotate_check;
+	int64_t now = mm_time_wall_ms();
+
+	/* Auto-rotation needs minute precision at most. */
+	if (app->keys != NULL && now - last_rotate_check >= 60000) {
+		size_t n = 0;
+		mm_err rc;
+
+		last_rotate_check = now;
+		rc = mm_keys_tick(app->keys, now, &n);
+		if (rc != MM_OK && rc != MM_ERR_SEALED)
+			mm_logkv(MM_LOG_ERROR, "keys.auto_rotate_failed", "code", mm_err_name(rc), NULL);
+	}
 }
 
 void mm_daemon_modules_banner(mm_app *app, FILE *f)
 {
-	(void)app;
-	(void)f;
+	mm_keys_status s;
+
+	if (app->keys == NULL)
+		return;
+	mm_keys_status_get(app->keys, &s);
+	if (!s.initialized)
+		fprintf(f, "Keys: the seal is not initialised; after init run\n"
+			   "  mamori seal init --shares 5 --threshold 3\n");
+	else if (s.sealed)
+		fprintf(f, "Keys: sealed (%u of %u unseal shares needed): run `mamori unseal`\n",
+			s.threshold, s.shares);
+	else
+		fprintf(f, "Keys: unsealed (%s)\n", s.unseal_method ? s.unseal_method : "?");
 }
 
 void mm_daemon_modules_close(mm_app *app)
 {
-	(void)app;
+	mm_keys_close(app->keys);
+	app->keys = NULL;
 }

@@ -118,6 +118,10 @@ void mm_keys_status_get(mm_keys *k, mm_keys_status *ret);
 /* True when the root key is in memory. */
 bool mm_keys_is_unsealed(mm_keys *k);
 
+/* True when the seal is initialised and the root key is not in memory (what
+ * the API layer refuses requests for). Cheap: one read lock, no store access. */
+bool mm_keys_is_sealed(mm_keys *k);
+
 /*
  * Submits one unseal share (the text form). Shares accumulate until
  * `threshold` distinct ones are present; the same share twice counts once.

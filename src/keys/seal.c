@@ -594,6 +594,16 @@ bool mm_keys_is_unsealed(mm_keys *k)
 	return r;
 }
 
+bool mm_keys_is_sealed(mm_keys *k)
+{
+	bool r;
+
+	pthread_rwlock_rdlock(&k->lock);
+	r = k->initialized && k->root == NULL;
+	pthread_rwlock_unlock(&k->lock);
+	return r;
+}
+
 /* ---- audit signing key ---- */
 
 static mm_err audit_sign(void *ctx, const uint8_t *msg, size_t n, uint8_t sig[64])
