@@ -310,6 +310,11 @@ def main():
                  if json.loads(b)["action"] == "keys.decrypt" and json.loads(b)["result"] == "failure"]
         check(len(fails) >= 5 and all(f["actor"] == "user:admin" for f in fails),
               "failed decrypts are audited with the caller")
+        rc = d.stop()
+        err = open(d.err_path).read()
+        check(rc == 0, "SIGTERM exits 0 (%r)" % rc)
+        check("Sanitizer" not in err and "runtime error" not in err,
+              "no sanitizer report from mamorid: %s" % err[-2000:])
     finally:
         d.cleanup()
         other.cleanup()
