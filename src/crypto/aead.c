@@ -5,11 +5,21 @@
  * reuses one EVP_CIPHER_CTX that is reset after every operation, so the key
  * schedule never outlives a call (the provider's free clears it). Tags are
  * always 16 bytes and nonces 12 bytes. On a failed open the output is wiped.
+ *
+ * Random nonces: 96 random bits per encryption (NIST SP 800-38D 8.2.2; keys
+ * are rotated long before 2^32 encryptions). A RAND_bytes call costs about
+ * as much as encrypting 1 KiB, so each thread draws nonce bytes from
+ * RAND_bytes in blocks of NONCE_POOL bytes and hands out 12 at a time.
+ * Nonces are public (they travel in the ciphertext) and only have to be
+ * unique; the pool holds nothing secret. Every byte is used once; a fork
+ * child discards its copy of the pool (pthread_atfork bumps a generation),
+ * so parent and child never share a nonce.
  */
 #include "crypto/primitives.h"
 
 #include <limits.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -25,10 +35,48 @@ static void ctx_destroy(void *p)
 	EVP_CIPHER_CTX_free(p);
 }
 
+static void on_fork_child(void);
+
 static void init_once(void)
 {
 	gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	ctx_key_ok = pthread_key_create(&ctx_key, ctx_destroy) == 0;
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+#define NONCE_POOL 480
+
+static unsigned long fork_gen;
+
+static void on_fork_child(void)
+{
+	fork_gen++;
+}
+
+static _Thread_local struct {
+	uint8_t bytes[NONCE_POOL];
+	size_t used;             /* NONCE_POOL when empty */
+	unsigned long gen;
+	bool init;
+} pool;
+
+/* Writes a fresh 96-bit random nonce. Errors: MM_ERR_CRYPTO. */
+static mm_err next_nonce(uint8_t nonce[MM_GCM_NONCE_LEN])
+{
+	if (!pool.init || pool.gen != fork_gen || pool.used + MM_GCM_NONCE_LEN > NONCE_POOL) {
+		if (RAND_bytes(pool.bytes, NONCE_POOL) != 1) {
+			pool.used = NONCE_POOL;
+			return mm_err_set(MM_ERR_CRYPTO, "random number generator failed");
+		}
+		pool.used = 0;
+		pool.gen = fork_gen;
+		pool.init = true;
+	}
+	memcpy(nonce, pool.bytes + pool.used, MM_GCM_NONCE_LEN);
+	/* Each byte is handed out once. */
+	memset(pool.bytes + pool.used, 0, MM_GCM_NONCE_LEN);
+	pool.used += MM_GCM_NONCE_LEN;
+	return MM_OK;
 }
 
 /* The calling thread's context, created on first use; NULL on failure. */
@@ -78,7 +126,8 @@ mm_err mm_aead_seal_random(const uint8_t key[MM_AES256_KEY_LEN], const void *aad
 {
 	mm_err rc;
 
-	if ((rc = mm_crypto_random(out, MM_GCM_NONCE_LEN)) != MM_OK)
+	pthread_once(&once, init_once);
+	if ((rc = next_nonce(out)) != MM_OK)
 		return rc;
 	return mm_aead_seal(key, out, aad, aad_len, pt, n, out + MM_GCM_NONCE_LEN,
 			    out + MM_GCM_NONCE_LEN + n);

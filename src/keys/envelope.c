@@ -44,7 +44,20 @@ mm_err mm_envelope_format(int64_t version, const uint8_t *p, size_t n, mm_buf *o
 
 	if (version < 1 || version > MM_ENVELOPE_MAX_VERSION)
 		return mm_err_set(MM_ERR_INVALID, "version out of range");
-	if ((rc = mm_buf_appendf(out, MM_ENVELOPE_PREFIX "%lld:", (long long)version)) == MM_OK)
+	{
+		/* "mamori:v" digits ":" without printf: this is on every operation's path. */
+		char head[sizeof(MM_ENVELOPE_PREFIX) + 12], digits[12];
+		size_t plen = sizeof(MM_ENVELOPE_PREFIX) - 1, nd = 0;
+
+		memcpy(head, MM_ENVELOPE_PREFIX, plen);
+		for (int64_t v = version; v > 0; v /= 10)
+			digits[nd++] = (char)('0' + v % 10);
+		while (nd > 0)
+			head[plen++] = digits[--nd];
+		head[plen++] = ':';
+		rc = mm_buf_append(out, head, plen);
+	}
+	if (rc == MM_OK)
 		rc = mm_base64_encode(out, p, n);
 	if (rc != MM_OK && out->data != NULL) {
 		out->len = mark;

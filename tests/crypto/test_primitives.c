@@ -377,6 +377,61 @@ static void test_shamir(void **state)
 	}
 }
 
+/* RFC 4648 section 10 vectors, both alphabets, and strict rejection. */
+static void test_base64_rfc4648(void **state)
+{
+	static const char *const in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+	static const char *const std[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+					   "Zm9vYmFy" };
+	static const char *const url[] = { "", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy" };
+	static const char *const bad[] = { "Zg=", "Zg", "Z===", "Zh==", "Zm9=", "Zm 9v", "Zm9v\n",
+					   "Zm-v", "Zm_v", "=Zm9" };
+	mm_buf b = MM_BUF_INIT(256);
+	uint8_t all[256];
+
+	for (size_t i = 0; i < 7; i++) {
+		mm_buf_reset(&b);
+		assert_int_equal(mm_base64_encode(&b, (const uint8_t *)in[i], strlen(in[i])), MM_OK);
+		assert_string_equal(b.data ? b.data : "", std[i]);
+		mm_buf_reset(&b);
+		assert_int_equal(mm_base64url_encode(&b, (const uint8_t *)in[i], strlen(in[i])), MM_OK);
+		assert_string_equal(b.data ? b.data : "", url[i]);
+		mm_buf_reset(&b);
+		assert_int_equal(mm_base64_decode(&b, std[i], strlen(std[i])), MM_OK);
+		assert_int_equal(b.len, strlen(in[i]));
+		assert_memory_equal(b.data ? b.data : "", in[i], b.len);
+		mm_buf_reset(&b);
+		assert_int_equal(mm_base64url_decode(&b, url[i], strlen(url[i])), MM_OK);
+		assert_int_equal(b.len, strlen(in[i]));
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		mm_buf_reset(&b);
+		assert_int_equal(mm_buf_appends(&b, "kept"), MM_OK);
+		assert_int_equal(mm_base64_decode(&b, bad[i], strlen(bad[i])), MM_ERR_INVALID);
+		assert_string_equal(b.data, "kept");  /* unchanged on failure */
+	}
+	/* Every byte value round-trips through both alphabets, and the
+	 * alphabets' characters 62/63 are not interchangeable. */
+	for (int i = 0; i < 256; i++)
+		all[i] = (uint8_t)(255 - i);
+	for (int url_mode = 0; url_mode < 2; url_mode++) {
+		mm_buf e = MM_BUF_INIT(1024), d = MM_BUF_INIT(1024);
+
+		assert_int_equal(url_mode ? mm_base64url_encode(&e, all, 256) : mm_base64_encode(&e, all, 256),
+				 MM_OK);
+		assert_int_equal(url_mode ? mm_base64url_decode(&d, e.data, e.len)
+					  : mm_base64_decode(&d, e.data, e.len), MM_OK);
+		assert_int_equal(d.len, 256);
+		assert_memory_equal(d.data, all, 256);
+		mm_buf_reset(&d);
+		assert_int_equal(url_mode ? mm_base64_decode(&d, e.data, e.len)
+					  : mm_base64url_decode(&d, e.data, e.len), MM_ERR_INVALID);
+		mm_buf_release(&e);
+		mm_buf_release(&d);
+	}
+	mm_buf_release(&b);
+}
+
 static void test_secmem(void **state)
 {
 	bool locked = false;
@@ -406,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_ecdsa_roundtrip),
 		cmocka_unit_test(test_ed25519_rfc8032),
 		cmocka_unit_test(test_shamir),
+		cmocka_unit_test(test_base64_rfc4648),
 		cmocka_unit_test(test_secmem),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
