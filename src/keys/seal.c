@@ -842,8 +842,11 @@ static mm_err submit_locked(mm_keys *k, const mm_keys_caller *who, const char *s
 	bool unsealed;
 	mm_err rc;
 
-	if (!k->initialized)
+	if (!k->initialized) {
+		keys_audit(k, who, "sys.unseal", "keys:root", "failure",
+			   unseal_details(k, method, "not initialised"));
 		return mm_err_set(MM_ERR_CONFLICT, "the key manager is not initialised");
+	}
 	pthread_rwlock_rdlock(&k->lock);
 	unsealed = k->root != NULL;
 	pthread_rwlock_unlock(&k->lock);

@@ -617,6 +617,67 @@ static void test_batch_async(void **state)
 	env_free(e);
 }
 
+struct racer {
+	struct env *e;
+	volatile bool stop;
+	uint64_t ok, sealed, bad;  /* counted here: cmocka asserts are for the main thread */
+};
+
+static void *race_main(void *p)
+{
+	struct racer *r = p;
+	mm_buf ct = MM_BUF_INIT(4096), pt = MM_BUF_INIT(4096);
+
+	while (!r->stop) {
+		mm_err rc;
+
+		mm_buf_reset(&ct);
+		mm_buf_reset(&pt);
+		rc = mm_keys_encrypt(r->e->keys, NULL, "race", "payload", 7, NULL, 0, &ct);
+		if (rc == MM_OK)
+			rc = mm_keys_decrypt(r->e->keys, NULL, "race", ct.data, ct.len, NULL, 0, &pt);
+		if (rc == MM_OK && pt.len == 7 && memcmp(pt.data, "payload", 7) == 0)
+			__atomic_add_fetch(&r->ok, 1, __ATOMIC_RELAXED);
+		else if (rc == MM_ERR_SEALED && pt.len == 0)  /* the only acceptable failure */
+			__atomic_add_fetch(&r->sealed, 1, __ATOMIC_RELAXED);
+		else
+			__atomic_add_fetch(&r->bad, 1, __ATOMIC_RELAXED);
+	}
+	mm_buf_release(&ct);
+	mm_buf_release(&pt);
+	return NULL;
+}
+
+/* Operations racing with seal, unseal and rotation: each call either works
+ * or reports MM_ERR_SEALED, never a crash, a wrong plaintext or a leak. */
+static void test_race_seal(void **state)
+{
+	struct env *e = env_new();
+	mm_keys_shares sh = { 0, NULL };
+	struct racer r = { e, false, 0, 0, 0 };
+	pthread_t th[2];
+
+	env_init_unseal(e, 1, 1, &sh);
+	create(e, "race", MM_KEY_AES256_GCM, false);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, race_main, &r), 0);
+	for (int i = 0; i < 10; i++) {
+		usleep(20000);
+		assert_int_equal(mm_keys_seal(e->keys, NULL), MM_OK);
+		usleep(5000);
+		assert_int_equal(mm_keys_unseal_submit(e->keys, NULL, sh.shares[0], NULL), MM_OK);
+		if (i % 3 == 0)
+			assert_int_equal(mm_keys_rotate(e->keys, NULL, "race", NULL), MM_OK);
+	}
+	r.stop = true;
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_true(r.ok > 0);
+	assert_int_equal(r.bad, 0);
+	mm_keys_shares_release(&sh);
+	env_free(e);
+}
+
 static void test_auto_rotate(void **state)
 {
 	struct env *e = setup_env();
@@ -673,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_disable_policy_delete),
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_batch_async),
+		cmocka_unit_test(test_race_seal),
 		cmocka_unit_test(test_auto_rotate),
 		cmocka_unit_test(test_algorithms),
 	};
