@@ -619,7 +619,7 @@ static void test_batch_async(void **state)
 
 struct racer {
 	struct env *e;
-	volatile bool stop;
+	bool stop;
 	uint64_t ok, sealed, bad;  /* counted here: cmocka asserts are for the main thread */
 };
 
@@ -628,7 +628,7 @@ static void *race_main(void *p)
 	struct racer *r = p;
 	mm_buf ct = MM_BUF_INIT(4096), pt = MM_BUF_INIT(4096);
 
-	while (!r->stop) {
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
 		mm_err rc;
 
 		mm_buf_reset(&ct);
@@ -669,7 +669,7 @@ static void test_race_seal(void **state)
 		if (i % 3 == 0)
 			assert_int_equal(mm_keys_rotate(e->keys, NULL, "race", NULL), MM_OK);
 	}
-	r.stop = true;
+	__atomic_store_n(&r.stop, true, __ATOMIC_RELAXED);
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	assert_true(r.ok > 0);
