@@ -53,6 +53,23 @@ void mm_sha256_2(const void *a, size_t na, const void *b, size_t nb,
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/* Encoding tables: entry v (12 bits) holds the two characters for v, in
+ * memory order, for the standard [0] and URL [1] alphabets. */
+static uint16_t etab[2][4096];
+static pthread_once_t etab_once = PTHREAD_ONCE_INIT;
+
+static void etab_init(void)
+{
+	for (int a = 0; a < 2; a++) {
+		const char *alpha = a ? b64url : b64;
+
+		for (int v = 0; v < 4096; v++) {
+			char two[2] = { alpha[v >> 6], alpha[v & 63] };
+			memcpy(&etab[a][v], two, 2);
+		}
+	}
+}
+
 static mm_err encode(mm_buf *out, const uint8_t *p, size_t n, const char *alpha, bool pad)
 {
 	size_t i;
@@ -63,15 +80,17 @@ static mm_err encode(mm_buf *out, const uint8_t *p, size_t n, const char *alpha,
 	if ((rc = mm_buf_grow(out, (n + 2) / 3 * 4)) != MM_OK)
 		return rc;
 	{
-		/* A local cursor: stores through out->data would alias out->len. */
+		/* Two output characters per lookup (12 bits -> 2 chars), through a
+		 * local cursor: stores through out->data would alias out->len. */
+		const uint16_t *pair;
 		char *o = out->data + out->len;
 
+		pthread_once(&etab_once, etab_init);
+		pair = etab[alpha == b64url];
 		for (i = 0; i + 2 < n; i += 3) {
 			uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-			o[0] = alpha[v >> 18];
-			o[1] = alpha[(v >> 12) & 63];
-			o[2] = alpha[(v >> 6) & 63];
-			o[3] = alpha[v & 63];
+			memcpy(o, &pair[v >> 12], 2);
+			memcpy(o + 2, &pair[v & 0xfff], 2);
 			o += 4;
 		}
 		out->len = (size_t)(o - out->data);
