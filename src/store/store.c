@@ -383,6 +383,8 @@ static mm_err enqueue(mm_store *s, struct job *j)
 	pthread_mutex_lock(&s->mu);
 	if (s->stopping) {
 		pthread_mutex_unlock(&s->mu);
+		if (s->opts.read_only)
+			return mm_err_set(MM_ERR_UNAVAILABLE, "the store is open read-only");
 		return mm_err_set(MM_ERR_UNAVAILABLE, "the store is closing");
 	}
 	j->next = NULL;
@@ -460,7 +462,7 @@ mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
 
 	if (opts->dir == NULL || opts->dir[0] == '\0')
 		return mm_err_set(MM_ERR_CONFIG, "data directory not set");
-	if (mkdir(opts->dir, 0700) != 0 && errno != EEXIST)
+	if (!opts->read_only && mkdir(opts->dir, 0700) != 0 && errno != EEXIST)
 		return mm_err_set(MM_ERR_IO, "cannot create %s: %s", opts->dir, strerror(errno));
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -478,6 +480,22 @@ mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
 	pthread_cond_init(&s->done_cv, NULL);
+	if (s->opts.read_only) {
+		struct stat sb;
+		mm_db *db = NULL;
+
+		if (stat(s->path, &sb) != 0) {
+			rc = mm_err_set(MM_ERR_IO, "cannot open %s: %s", s->path, strerror(errno));
+			goto fail;
+		}
+		/* Open one reader now so that errors surface here. */
+		if ((rc = db_open(s, false, &db)) != MM_OK)
+			goto fail;
+		s->free_list = db;
+		s->stopping = true; /* refuses writes */
+		*ret = s;
+		return MM_OK;
+	}
 	if ((rc = db_open(s, true, &s->writer_db)) != MM_OK)
 		goto fail;
 	(void)chmod(s->path, 0600);

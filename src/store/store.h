@@ -48,6 +48,9 @@ typedef struct mm_store_opts {
 	bool sync_full;             /* synchronous=FULL (durable) or NORMAL */
 	int busy_timeout_ms;        /* default 5000 */
 	size_t max_group;           /* max jobs per group commit, default 4096 */
+	bool read_only;             /* open an existing database for reading only:
+	                             * no writer thread, writes fail with
+	                             * MM_ERR_UNAVAILABLE (offline verification) */
 } mm_store_opts;
 
 /* Opens (creating if needed) the store and starts the writer thread.
