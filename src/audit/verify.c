@@ -65,6 +65,9 @@ struct engine {
 	uint8_t old_root[32];
 	bool old_done;
 
+	int64_t gap;              /* bundle mode: a missing seq seen, or -1 */
+	int64_t gap_lines;
+
 	mm_db *db;                /* data-dir mode: diagnosis and tile checks */
 	uint8_t tile[TILE_LEVELS][TILE_W][HLEN];
 };
@@ -109,6 +112,7 @@ static mm_err engine_init(struct engine *e, const mm_audit_verify_opts *o,
 
 	memset(e, 0, sizeof(*e));
 	memset(rep, 0, sizeof(*rep));
+	e->gap = -1;
 	rep->bad_seq = -1;
 	e->rep = rep;
 	e->o = o;
@@ -390,6 +394,12 @@ static mm_err engine_event(struct engine *e, const mm_audit_record *r, const uin
 	mm_err rc;
 
 	if (r->seq != e->next_seq) {
+		if (r->seq > e->next_seq && e->db == NULL && e->gap < 0) {
+			/* Missing, or moved further down the bundle: look ahead. */
+			e->gap = e->next_seq;
+			e->gap_lines = 0;
+			return MM_OK;
+		}
 		if (r->seq > e->next_seq)
 			return fail(e, MM_AUDIT_MISSING, e->next_seq,
 				    "event%s %" PRId64 "%s%.0" PRId64 " %s missing (deleted)",
@@ -720,6 +730,11 @@ static mm_err bundle_header(struct engine *e, const json_t *h, int64_t *ret_from
 	return MM_OK;
 }
 
+static mm_err gap_missing(struct engine *e)
+{
+	return fail(e, MM_AUDIT_MISSING, e->gap, "event %" PRId64 " is missing (deleted)", e->gap);
+}
+
 mm_err mm_audit_verify_bundle(const char *path, const mm_audit_verify_opts *o,
 			      mm_audit_verify_report *ret)
 {
@@ -752,7 +767,20 @@ mm_err mm_audit_verify_bundle(const char *path, const mm_audit_verify_opts *o,
 				  lineno);
 			goto out;
 		}
-		if (lineno == 1) {
+		if (e->gap >= 0) {
+			const json_t *sq = json_object_get(j, "seq");
+
+			if (json_is_integer(sq) && json_integer_value(sq) == e->gap) {
+				rc = fail(e, MM_AUDIT_REORDERED, e->gap,
+					  "event %" PRId64 " appears later in the bundle (line %" PRId64
+					  "): events were reordered", e->gap, lineno);
+				goto out;
+			}
+			if (++e->gap_lines > DIAG_WINDOW || json_object_get(j, "checkpoint") != NULL) {
+				rc = gap_missing(e);
+				goto out;
+			}
+		} else if (lineno == 1) {
 			if ((rc = bundle_header(e, j, &from, &to)) != MM_OK)
 				goto out;
 			e->total = to - from;
@@ -769,6 +797,10 @@ mm_err mm_audit_verify_bundle(const char *path, const mm_audit_verify_opts *o,
 	}
 	if (ferror(f)) {
 		rc = mm_err_set(MM_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (e->gap >= 0) {
+		rc = gap_missing(e);
 		goto out;
 	}
 	if (lineno == 0) {
