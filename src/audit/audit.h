@@ -117,12 +117,14 @@ typedef struct mm_audit_opts {
 /* Opens the audit log over a migrated store: loads the tree, checks it
  * against the stored root, registers the group hook (call before writes
  * that append events start) and hashes any events not yet in the tree.
- * Strings in o are copied. The caller owns *ret and frees it with
- * mm_audit_close() AFTER mm_store_close() (the store's hook refers to the
- * log until the writer has stopped). At most one log per store. Errors: MM_ERR_VERIFY (the
+ * Strings in o are copied. The caller owns *ret and closes it with
+ * mm_audit_close() before mm_store_close(). At most one log per store.
+ * Errors: MM_ERR_VERIFY (the
  * stored tree does not match its root: run `mamori audit verify`),
  * MM_ERR_INVALID, MM_ERR_STORE, MM_ERR_NOMEM, MM_ERR_LIMIT (hooks). */
 mm_err mm_audit_open(mm_store *s, const mm_audit_opts *o, mm_audit_log **ret);
+/* Unregisters the hook (events appended later are hashed by the next
+ * mm_audit_open) and frees log. NULL is allowed. */
 void mm_audit_close(mm_audit_log *log);
 
 /* Installs (copying the struct and key name, not ctx) or, with NULL,

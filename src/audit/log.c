@@ -844,6 +844,7 @@ mm_err mm_audit_open(mm_store *s, const mm_audit_opts *o, mm_audit_log **ret)
 		mm_audit_close(log);
 		return rc;
 	}
+	/* (mm_audit_close above unregisters the hook before freeing.) */
 	*ret = log;
 	return MM_OK;
 fail:
@@ -863,9 +864,9 @@ void mm_audit_close(mm_audit_log *log)
 {
 	if (log == NULL)
 		return;
-	/* The hook stays registered with the store (which has no removal), so
-	 * the log must outlive writes: callers close it right before the store.
-	 * We flush nothing: every committed group already holds its tree. */
+	/* Nothing to flush: every committed group already holds its tree. If
+	 * the store is already closing the writer has no group left to run. */
+	(void)mm_store_remove_group_hooks(log->store, log);
 	free(log->origin);
 	free(log->witness_file);
 	free(log->witness_url);

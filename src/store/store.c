@@ -446,6 +446,42 @@ mm_err mm_store_add_group_hook(mm_store *s, mm_store_pre_fn pre, mm_store_post_f
 	return MM_OK;
 }
 
+struct unhook {
+	mm_store *s;
+	void *arg;
+};
+
+static void unhook(mm_store *s, void *arg)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < s->nhooks; i++)
+		if (s->hooks[i].arg != arg)
+			s->hooks[j++] = s->hooks[i];
+	s->nhooks = j;
+}
+
+static mm_err unhook_job(mm_db *db, void *p)
+{
+	struct unhook *u = p;
+
+	/* On the writer thread, between jobs: the hook loops of this group
+	 * read nhooks afresh, so they simply no longer see the hook. */
+	unhook(u->s, u->arg);
+	return MM_OK;
+}
+
+mm_err mm_store_remove_group_hooks(mm_store *s, void *arg)
+{
+	struct unhook u = { s, arg };
+
+	if (!s->writer_started) {
+		unhook(s, arg);
+		return MM_OK;
+	}
+	return mm_store_write(s, unhook_job, &u);
+}
+
 void mm_store_get_stats(mm_store *s, mm_store_stats *ret)
 {
 	pthread_mutex_lock(&s->mu);

@@ -40,8 +40,8 @@ static void fx_open_store(struct fx *f, const mm_audit_opts *o)
 
 static void fx_close_store(struct fx *f)
 {
-	mm_store_close(f->s);
 	mm_audit_close(f->log);
+	mm_store_close(f->s);
 	f->s = NULL;
 	f->log = NULL;
 }
