@@ -2,11 +2,13 @@
  * internal.h: what the files of src/audit share (not a public interface).
  *
  * Tree storage: the tree is stored as tiles of height 4. Tile (t, i) holds
- * the 16 hashes of the complete nodes (4t, 16i) .. (4t, 16i+15); it is
- * written once, by the group hook, when its last node completes, and never
- * changes. Level 0 tiles therefore hold the leaf hashes. Nodes of an
- * incomplete tile are recomputed from the tile level below (or, at level 0,
- * from the events themselves).
+ * the hashes of the complete nodes (4t, 16i) .. (4t, 16i+k-1), k <= 16,
+ * written by the group hook in the group's transaction. A full tile (k = 16)
+ * never changes again; the last, partial tile of each level is rewritten by
+ * each group that extends it, so every complete node of the committed tree
+ * is one tile read away. Level 0 tiles hold the leaf hashes. A node missing
+ * from the tiles (a database written before partial tiles) is recomputed
+ * from the level below, or at level 0 from the event itself.
  */
 #ifndef MM_AUDIT_INTERNAL_H
 #define MM_AUDIT_INTERNAL_H
@@ -26,7 +28,8 @@
 typedef struct mm_audit_nodes {
 	mm_db *db;
 	struct {
-		bool valid, present;
+		bool valid;
+		unsigned count;
 		uint64_t idx;
 		uint8_t h[TILE_W][HLEN];
 	} cache[TILE_LEVELS];
@@ -35,8 +38,9 @@ typedef struct mm_audit_nodes {
 void mm_audit_nodes_init(mm_audit_nodes *n, mm_db *db);
 /* mm_merkle_node_fn over a mm_audit_nodes. */
 mm_err mm_audit_node_get(void *ctx, unsigned level, uint64_t index, uint8_t out[HLEN]);
-/* Looks up tile (t, idx): *ret_present false when not stored. */
-mm_err mm_audit_tile_get(mm_db *db, unsigned t, uint64_t idx, bool *ret_present,
+/* Looks up tile (t, idx): *ret_count is its number of hashes (0 when not
+ * stored). Errors: MM_ERR_VERIFY (a damaged blob), MM_ERR_STORE. */
+mm_err mm_audit_tile_get(mm_db *db, unsigned t, uint64_t idx, unsigned *ret_count,
 			 uint8_t out[TILE_W][HLEN]);
 
 /* Reads the event row seq into r (pointers valid until mm_stmt_done(st)).

@@ -473,7 +473,7 @@ mm_err mm_audit_append(mm_db *db, const mm_audit_event *ev, int64_t *ret_seq)
 
 /* ---- reading the stored tree ---- */
 
-mm_err mm_audit_tile_get(mm_db *db, unsigned t, uint64_t idx, bool *ret_present,
+mm_err mm_audit_tile_get(mm_db *db, unsigned t, uint64_t idx, unsigned *ret_count,
 			 uint8_t out[TILE_W][HLEN])
 {
 	static const char sql[] = "SELECT hashes FROM audit_tiles WHERE level = ? AND idx = ?";
@@ -489,14 +489,15 @@ mm_err mm_audit_tile_get(mm_db *db, unsigned t, uint64_t idx, bool *ret_present,
 	    (rc = mm_stmt_bind_int(st, 2, (int64_t)idx)) != MM_OK ||
 	    (rc = mm_stmt_step(st, &row)) != MM_OK)
 		goto out;
-	*ret_present = row;
+	*ret_count = 0;
 	if (row) {
 		p = mm_stmt_blob(st, 0, &n);
-		if (n != TILE_W * HLEN) {
+		if (n == 0 || n > TILE_W * HLEN || n % HLEN != 0) {
 			rc = mm_err_set(MM_ERR_VERIFY, "stored tile (%u, %" PRIu64 ") is damaged", t, idx);
 			goto out;
 		}
 		memcpy(out, p, n);
+		*ret_count = (unsigned)(n / HLEN);
 	}
 out:
 	mm_stmt_done(st);
@@ -544,12 +545,12 @@ mm_err mm_audit_node_get(void *ctx, unsigned level, uint64_t index, uint8_t out[
 	if (t >= TILE_LEVELS)
 		return mm_err_set(MM_ERR_INVALID, "tree level %u out of range", level);
 	if (!n->cache[t].valid || n->cache[t].idx != tidx) {
-		if ((rc = mm_audit_tile_get(n->db, t, tidx, &n->cache[t].present, n->cache[t].h)) != MM_OK)
+		if ((rc = mm_audit_tile_get(n->db, t, tidx, &n->cache[t].count, n->cache[t].h)) != MM_OK)
 			return rc;
 		n->cache[t].valid = true;
 		n->cache[t].idx = tidx;
 	}
-	if (n->cache[t].present) {
+	if ((unsigned)(first % TILE_W) + (1u << r) <= n->cache[t].count) {
 		uint8_t h[8][HLEN];
 		unsigned cnt = 1u << r, off = (unsigned)(first % TILE_W);
 
@@ -644,27 +645,52 @@ struct grow {
 	struct tree_state *ts;
 };
 
-static mm_err on_node(void *ctx, unsigned level, uint64_t index, const uint8_t hash[HLEN])
+static mm_err put_tile(mm_db *db, unsigned t, uint64_t idx, const uint8_t (*h)[HLEN], unsigned n)
 {
-	static const char sql[] = "INSERT INTO audit_tiles (level, idx, hashes) VALUES (?, ?, ?)";
-	struct grow *g = ctx;
-	unsigned t = level / TILE_H;
+	static const char sql[] = "INSERT INTO audit_tiles (level, idx, hashes) VALUES (?, ?, ?) "
+				  "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes";
 	mm_stmt *st;
 	mm_err rc;
+
+	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
+		return rc;
+	if ((rc = mm_stmt_bind_int(st, 1, t)) == MM_OK &&
+	    (rc = mm_stmt_bind_int(st, 2, (int64_t)idx)) == MM_OK &&
+	    (rc = mm_stmt_bind_blob(st, 3, h, (size_t)n * HLEN)) == MM_OK)
+		rc = mm_stmt_run(st);
+	mm_stmt_done(st);
+	return rc;
+}
+
+/* Writes the partial last tile of every level that has one. */
+static mm_err put_partial_tiles(mm_db *db, const struct tree_state *ts)
+{
+	mm_err rc;
+
+	for (unsigned t = 0; t < TILE_LEVELS; t++) {
+		uint64_t count = ts->f.size >> (TILE_H * t);
+
+		if (count == 0)
+			break;
+		if (count % TILE_W != 0 &&
+		    (rc = put_tile(db, t, count / TILE_W, (const uint8_t (*)[HLEN])ts->tile[t],
+				   (unsigned)(count % TILE_W))) != MM_OK)
+			return rc;
+	}
+	return MM_OK;
+}
+
+static mm_err on_node(void *ctx, unsigned level, uint64_t index, const uint8_t hash[HLEN])
+{
+	struct grow *g = ctx;
+	unsigned t = level / TILE_H;
 
 	if (level % TILE_H != 0 || t >= TILE_LEVELS)
 		return MM_OK;
 	memcpy(g->ts->tile[t][index % TILE_W], hash, HLEN);
 	if (index % TILE_W != TILE_W - 1)
 		return MM_OK;
-	if ((rc = mm_db_prepare(g->db, sql, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_int(st, 1, t)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, (int64_t)(index / TILE_W))) == MM_OK &&
-	    (rc = mm_stmt_bind_blob(st, 3, g->ts->tile[t], sizeof(g->ts->tile[t]))) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	return rc;
+	return put_tile(g->db, t, index / TILE_W, g->ts->tile[t], TILE_W);
 }
 
 static mm_err grow_from_rows(struct grow *g, int64_t from, int64_t to)
@@ -729,6 +755,8 @@ static mm_err hook_pre(mm_db *db, void *arg)
 	} else if ((rc = grow_from_rows(&g, size, end)) != MM_OK) {
 		return rc;
 	}
+	if ((rc = put_partial_tiles(db, &log->next)) != MM_OK)
+		return rc;
 	mm_merkle_frontier_root(&log->next.f, root);
 	if ((rc = mm_db_prepare(db, upd, &st)) != MM_OK)
 		return rc;

@@ -24,12 +24,14 @@ void mm_merkle_leaf_hash(const void *data, size_t n, uint8_t out[MM_MERKLE_HASH_
 void mm_merkle_node_hash(const uint8_t left[MM_MERKLE_HASH_LEN],
 			 const uint8_t right[MM_MERKLE_HASH_LEN], uint8_t out[MM_MERKLE_HASH_LEN])
 {
-	uint8_t buf[1 + 2 * MM_MERKLE_HASH_LEN];
+	static const uint8_t one = 0x01;
+	uint8_t buf[2 * MM_MERKLE_HASH_LEN];
 
-	buf[0] = 0x01;
-	memcpy(buf + 1, left, MM_MERKLE_HASH_LEN);
-	memcpy(buf + 1 + MM_MERKLE_HASH_LEN, right, MM_MERKLE_HASH_LEN);
-	mm_sha256(buf, sizeof(buf), out);
+	/* mm_sha256_2 uses the direct SHA-256 calls: the one-shot EVP path
+	 * fetches the algorithm on every call, which costs more than the hash. */
+	memcpy(buf, left, MM_MERKLE_HASH_LEN);
+	memcpy(buf + MM_MERKLE_HASH_LEN, right, MM_MERKLE_HASH_LEN);
+	mm_sha256_2(&one, 1, buf, sizeof(buf), out);
 }
 
 void mm_merkle_empty_root(uint8_t out[MM_MERKLE_HASH_LEN])

@@ -191,10 +191,12 @@ static mm_err root_with_suffix(const mm_merkle_frontier *f, int64_t size,
 static mm_err stored_leaf(mm_db *db, int64_t seq, bool *have, uint8_t out[32])
 {
 	uint8_t t[TILE_W][HLEN];
+	unsigned count;
 	mm_err rc;
 
-	if ((rc = mm_audit_tile_get(db, 0, (uint64_t)seq / TILE_W, have, t)) != MM_OK)
+	if ((rc = mm_audit_tile_get(db, 0, (uint64_t)seq / TILE_W, &count, t)) != MM_OK)
 		return rc;
+	*have = (unsigned)(seq % TILE_W) < count;
 	if (*have)
 		memcpy(out, t[seq % TILE_W], 32);
 	return MM_OK;
@@ -358,6 +360,7 @@ static mm_err on_node(void *ctx, unsigned level, uint64_t index, const uint8_t h
 	struct engine *e = ctx;
 	unsigned t = level / TILE_H;
 	uint8_t stored[TILE_W][HLEN];
+	unsigned count;
 	bool have;
 	mm_err rc;
 
@@ -366,8 +369,9 @@ static mm_err on_node(void *ctx, unsigned level, uint64_t index, const uint8_t h
 	memcpy(e->tile[t][index % TILE_W], hash, 32);
 	if (index % TILE_W != TILE_W - 1)
 		return MM_OK;
-	if ((rc = mm_audit_tile_get(e->db, t, index / TILE_W, &have, stored)) != MM_OK)
+	if ((rc = mm_audit_tile_get(e->db, t, index / TILE_W, &count, stored)) != MM_OK)
 		return rc;
+	have = count == TILE_W;
 	if (!have || memcmp(stored, e->tile[t], sizeof(stored)) != 0) {
 		int64_t first = (int64_t)((index / TILE_W) * TILE_W) << (TILE_H * t);
 
@@ -536,7 +540,8 @@ mm_err mm_audit_verify_data_dir(const char *dir, const mm_audit_verify_opts *o,
 	mm_db *db = NULL;
 	mm_stmt *ev = NULL, *ck = NULL, *cnt = NULL;
 	uint8_t tile0[TILE_W][HLEN];
-	bool have_tile0 = false, row, have_ck, txn = false;
+	unsigned tile0_count = 0;
+	bool row, have_ck, txn = false;
 	int64_t stored_size = 0;
 	mm_err rc;
 
@@ -568,11 +573,12 @@ mm_err mm_audit_verify_data_dir(const char *dir, const mm_audit_verify_opts *o,
 
 		mm_audit_record_from_stmt(ev, &r);
 		if (r.seq == e->next_seq && r.seq % TILE_W == 0) {
-			if ((rc = mm_audit_tile_get(db, 0, (uint64_t)r.seq / TILE_W, &have_tile0,
+			if ((rc = mm_audit_tile_get(db, 0, (uint64_t)r.seq / TILE_W, &tile0_count,
 						    tile0)) != MM_OK)
 				goto out;
 		}
-		if ((rc = engine_event(e, &r, have_tile0 ? tile0[r.seq % TILE_W] : NULL)) != MM_OK ||
+		if ((rc = engine_event(e, &r, (unsigned)(r.seq % TILE_W) < tile0_count
+					      ? tile0[r.seq % TILE_W] : NULL)) != MM_OK ||
 		    (rc = db_checkpoints_upto(e, ck, &have_ck, r.seq + 1)) != MM_OK)
 			goto out;
 	}
