@@ -21,6 +21,7 @@ struct mm_app {
 	mm_config *cfg;
 	mm_store *store;
 	mm_access *access;
+	struct mm_audit_log *audit;   /* NULL until the daemon opened it */
 	mm_api *api;
 	int64_t started_ms;
 	const char *version;
