@@ -254,7 +254,7 @@ static mm_err events_get(mm_req *r)
 	mm_app *app = mm_req_app(r);
 	mm_audit_filter f;
 	json_t *arr = NULL;
-	int64_t next, limit;
+	int64_t next, limit, size;
 	mm_err rc;
 
 	mm_audit_filter_init(&f);
@@ -269,15 +269,18 @@ static mm_err events_get(mm_req *r)
 	f.actor = mm_req_query(r, "actor");
 	f.action = mm_req_query(r, "action");
 	f.target = mm_req_query(r, "target");
-	if ((rc = mm_audit_query(app->store, &f, &arr, &next)) != MM_OK)
+	if ((rc = mm_audit_tree_size(app->store, &size)) != MM_OK ||
+	    (rc = mm_audit_query(app->store, &f, &arr, &next)) != MM_OK)
 		return rc;
 	if (next >= 0) {
 		char cur[24];
 
 		snprintf(cur, sizeof(cur), "%" PRId64, next);
-		mm_req_reply(r, 200, json_pack("{s:o,s:s}", "events", arr, "next_cursor", cur));
+		mm_req_reply(r, 200, json_pack("{s:o,s:s,s:I}", "events", arr, "next_cursor", cur,
+					       "tree_size", (json_int_t)size));
 	} else {
-		mm_req_reply(r, 200, json_pack("{s:o,s:n}", "events", arr, "next_cursor"));
+		mm_req_reply(r, 200, json_pack("{s:o,s:n,s:I}", "events", arr, "next_cursor",
+					       "tree_size", (json_int_t)size));
 	}
 	return MM_OK;
 }
