@@ -172,8 +172,13 @@ static mm_err parse_event(mm_req *r, size_t idx, const json_t *e, mm_audit_event
 	    (rc = mm_json_str(e, "target", false, MM_AUDIT_MAX_TEXT, &ev->target)) != MM_OK ||
 	    (rc = mm_json_str(e, "source", false, MM_AUDIT_MAX_TEXT, &ev->source)) != MM_OK ||
 	    (rc = mm_json_str(e, "request_id", false, MM_AUDIT_MAX_TEXT, &ev->request_id)) != MM_OK ||
-	    (rc = mm_json_str(e, "time", false, 64, &time)) != MM_OK)
-		return mm_err_set(rc, "event %zu: %s", idx, mm_err_detail(rc));
+	    (rc = mm_json_str(e, "time", false, 64, &time)) != MM_OK) {
+		char detail[512];
+
+		/* Copy first: the detail lives in the buffer mm_err_set writes. */
+		snprintf(detail, sizeof(detail), "%s", mm_err_detail(rc));
+		return mm_err_set(rc, "event %zu: %s", idx, detail);
+	}
 	if (time != NULL && mm_time_parse(time, &ev->time_ms) != MM_OK)
 		return mm_err_set(MM_ERR_INVALID, "event %zu: field 'time' must be RFC 3339", idx);
 	d = json_object_get(e, "details");
