@@ -84,6 +84,29 @@ static void check_tree(struct fx *f, int64_t expect_size)
 
 /* ---- tests ---- */
 
+/* The example of docs/audit.md, "Leaf format". */
+static void test_leaf_format_example(void **state)
+{
+	static const char want[] = "01" "0000000000000007" "0000018bcfe56800"
+				   "01" "00000006" "73797374656d" "01" "00000001" "61" "00"
+				   "01" "00000002" "6f6b" "00" "00" "00";
+	mm_audit_record r = { .seq = 7, .time_ms = 1700000000000, .actor = "system",
+			      .action = "a", .result = "ok" };
+	mm_buf b = MM_BUF_INIT(1024), hex = MM_BUF_INIT(1024);
+
+	assert_int_equal(mm_audit_serialise(&r, &b), MM_OK);
+	assert_int_equal(mm_buf_append_hex(&hex, (const uint8_t *)b.data, b.len), MM_OK);
+	assert_string_equal(mm_buf_str(&hex), want);
+	/* details present but empty differs from absent */
+	r.details = "";
+	r.details_len = 0;
+	mm_buf_reset(&b);
+	assert_int_equal(mm_audit_serialise(&r, &b), MM_OK);
+	assert_int_equal(b.len, strlen(want) / 2 + 4);
+	mm_buf_release(&b);
+	mm_buf_release(&hex);
+}
+
 static void test_append_tree_and_reopen(void **state)
 {
 	struct fx f;
@@ -653,6 +676,7 @@ static void test_catch_up_on_open(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_leaf_format_example),
 		cmocka_unit_test(test_append_tree_and_reopen),
 		cmocka_unit_test(test_rollback_reuses_seq),
 		cmocka_unit_test(test_validation),
