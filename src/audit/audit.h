@@ -128,7 +128,9 @@ mm_err mm_audit_open(mm_store *s, const mm_audit_opts *o, mm_audit_log **ret);
 void mm_audit_close(mm_audit_log *log);
 
 /* Installs (copying the struct and key name, not ctx) or, with NULL,
- * removes the checkpoint signer; records a new public key in audit_keys.
+ * removes the checkpoint signer; records a new public key in audit_keys
+ * (a store write: never call it from inside a store job). The key-management
+ * module calls it after unseal and with NULL on seal.
  * Errors: MM_ERR_INVALID (bad key name), MM_ERR_STORE. */
 mm_err mm_audit_set_signer(mm_audit_log *log, const mm_audit_signer *signer);
 
