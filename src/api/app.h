@@ -21,6 +21,7 @@ struct mm_app {
 	mm_config *cfg;
 	mm_store *store;
 	mm_access *access;
+	struct mm_audit_log *audit;   /* NULL until the daemon opened it */
 	struct mm_keys *keys;   /* key manager and seal (src/keys); NULL if not opened */
 	mm_api *api;
 	int64_t started_ms;

@@ -1,5 +1,16 @@
-/* modules.c: the modules the daemon runs; see modules.h. */
+/*
+ * modules.c: the modules the daemon runs; see modules.h.
+ *
+ * Wiring between modules lives here, not in the modules: the audit log's
+ * checkpoint signer is the key manager's internal Ed25519 key, available
+ * only while unsealed. The tick installs it once the key manager is
+ * unsealed (by shares over the API, or by the key file at start) and
+ * removes it once sealed, so checkpoints are signed only with the real key.
+ */
 #include "daemon/modules.h"
+
+#include <inttypes.h>
+#include <string.h>
 
 #include "access/access.h"
 #include "audit/audit.h"
@@ -15,6 +26,8 @@ const mm_migration_set *const mm_daemon_migrations[] = {
 };
 const size_t mm_daemon_nmigrations = sizeof(mm_daemon_migrations) / sizeof(mm_daemon_migrations[0]);
 
+static bool signer_installed;
+
 /* Sealed means "the root key is initialised but not in memory": before the
  * seal is initialised (first run) every route is served so the first
  * administrator can be created and can initialise the seal. */
@@ -23,7 +36,59 @@ static bool keys_sealed(mm_app *app)
 	return app->keys != NULL && mm_keys_is_sealed(app->keys);
 }
 
-mm_err mm_daemon_modules_open(mm_app *app)
+static mm_err audit_open(mm_app *app)
+{
+	const mm_config *cfg = app->cfg;
+	mm_audit_opts o = {
+		.origin = cfg->audit_origin,
+		.checkpoint_interval_ms = cfg->audit_checkpoint_interval_ms,
+		.witness_file = cfg->audit_witness_file,
+		.witness_url = cfg->audit_witness_url,
+		.witness_syslog = cfg->audit_witness_syslog,
+	};
+
+	return mm_audit_open(app->store, &o, &app->audit);
+}
+
+static mm_err keys_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+	mm_keys_signer *ks = ctx;
+
+	return ks->sign(ks->ctx, msg, len, sig);
+}
+
+/* Installs or removes the audit signer to match the seal state. */
+static void sync_audit_signer(mm_app *app)
+{
+	static mm_keys_signer ks;
+	bool unsealed = app->keys != NULL && mm_keys_is_unsealed(app->keys);
+	mm_err rc;
+
+	if (app->audit == NULL || unsealed == signer_installed)
+		return;
+	if (unsealed) {
+		mm_audit_signer as = { .key_name = NULL, .sign = keys_sign, .ctx = &ks };
+
+		if ((rc = mm_keys_audit_signer(app->keys, &ks)) != MM_OK) {
+			mm_logkv(MM_LOG_WARN, "audit.signer_unavailable", "detail", mm_err_detail(rc), NULL);
+			return;
+		}
+		memcpy(as.public_key, ks.public_key, sizeof(as.public_key));
+		if ((rc = mm_audit_set_signer(app->audit, &as)) != MM_OK) {
+			mm_logkv(MM_LOG_ERROR, "audit.signer_install_failed", "detail",
+				 mm_err_detail(rc), NULL);
+			return;
+		}
+		signer_installed = true;
+	} else {
+		if ((rc = mm_audit_set_signer(app->audit, NULL)) != MM_OK)
+			mm_logkv(MM_LOG_ERROR, "audit.signer_remove_failed", "detail",
+				 mm_err_detail(rc), NULL);
+		signer_installed = false;
+	}
+}
+
+static mm_err keys_open(mm_app *app)
 {
 	mm_keys_opts ko = { app->store, app->cfg->unseal_key_file };
 	mm_keys_hardening h;
@@ -51,15 +116,31 @@ mm_err mm_daemon_modules_open(mm_app *app)
 	return MM_OK;
 }
 
+mm_err mm_daemon_modules_open(mm_app *app)
+{
+	mm_err rc;
+
+	if ((rc = audit_open(app)) != MM_OK)
+		return rc;
+	if ((rc = keys_open(app)) != MM_OK)
+		return rc;
+	sync_audit_signer(app);
+	return MM_OK;
+}
+
 void mm_daemon_modules_tick(mm_app *app)
 {
 	static int64_t last_rotate_check;
 	int64_t now = mm_time_wall_ms();
+	mm_err rc;
 
+	sync_audit_signer(app);
+	if (app->audit != NULL && signer_installed &&
+	    (rc = mm_audit_tick(app->audit, now)) != MM_OK && rc != MM_ERR_SEALED)
+		mm_logkv(MM_LOG_WARN, "audit.checkpoint_failed", "error", mm_err_detail(rc), NULL);
 	/* Auto-rotation needs minute precision at most. */
 	if (app->keys != NULL && now - last_rotate_check >= 60000) {
 		size_t n = 0;
-		mm_err rc;
 
 		last_rotate_check = now;
 		rc = mm_keys_tick(app->keys, now, &n);
@@ -71,7 +152,13 @@ void mm_daemon_modules_tick(mm_app *app)
 void mm_daemon_modules_banner(mm_app *app, FILE *f)
 {
 	mm_keys_status s;
+	int64_t size = 0;
 
+	if (app->audit != NULL) {
+		mm_audit_head(app->audit, &size, NULL);
+		fprintf(f, "Audit log: %" PRId64 " events; checkpoints are signed while unsealed.\n",
+			size);
+	}
 	if (app->keys == NULL)
 		return;
 	mm_keys_status_get(app->keys, &s);
@@ -89,4 +176,7 @@ void mm_daemon_modules_close(mm_app *app)
 {
 	mm_keys_close(app->keys);
 	app->keys = NULL;
+	mm_audit_close(app->audit);
+	app->audit = NULL;
+	signer_installed = false;
 }

@@ -33,10 +33,12 @@ def b64(s):
 
 
 def audit_bodies(d):
+    """Every audit event as a JSON text (columns of audit_events)."""
     db = sqlite3.connect(os.path.join(d.data, "mamori.db"))
     try:
-        return [r[0] if isinstance(r[0], str) else r[0].decode() for r in
-                db.execute("SELECT body FROM audit_events")]
+        cols = ("actor", "action", "target", "result", "source", "request_id", "details")
+        return [json.dumps(dict(zip(cols, r))) for r in
+                db.execute("SELECT %s FROM audit_events" % ", ".join(cols))]
     finally:
         db.close()
 

@@ -102,7 +102,7 @@ static inline int64_t audit_count(struct env *e, const char *action, const char 
 /* True when any audit event body contains needle (bytes). */
 static inline bool audit_contains(struct env *e, const void *needle, size_t n)
 {
-	static const char q[] = "SELECT body FROM audit_events";
+	static const char q[] = "SELECT actor || ' ' || action || ' ' || COALESCE(target, '') || ' ' || result || ' ' || COALESCE(source, '') || ' ' || COALESCE(request_id, '') || ' ' || COALESCE(details, '') FROM audit_events";
 	mm_db *db;
 	mm_stmt *st;
 	bool row, found = false;
@@ -111,7 +111,8 @@ static inline bool audit_contains(struct env *e, const void *needle, size_t n)
 	assert_int_equal(mm_db_prepare(db, q, &st), MM_OK);
 	while (!found && mm_stmt_step(st, &row) == MM_OK && row) {
 		size_t len;
-		const char *b = mm_stmt_blob(st, 0, &len);
+		const char *b = mm_stmt_text(st, 0);
+		len = b ? strlen(b) : 0;
 		found = memmem(b, len, needle, n) != NULL;
 	}
 	mm_stmt_done(st);
