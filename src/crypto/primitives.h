@@ -1,7 +1,7 @@
 /*
  * primitives.h: the key-management primitives over OpenSSL 3 libcrypto and
- * libgfshare: AES-256-GCM, HMAC-SHA256, ECDSA P-256, Ed25519 (for named keys),
- * Shamir secret sharing and locked ("secure heap") memory for key material.
+ * libgfshare: AES-256-GCM, HMAC-SHA256, ECDSA P-256, Shamir secret sharing
+ * and locked ("secure heap") memory for key material. Ed25519 is in sign.h.
  *
  * Every algorithm here is on the CRYPTREC e-Government Recommended Ciphers
  * List (AES, GCM, HMAC, SHA-256, ECDSA P-256, EdDSA Ed25519); Shamir sharing
@@ -128,29 +128,6 @@ mm_err mm_ecdsa_p256_verify(const uint8_t pub[MM_P256_PUB_LEN], const void *msg,
 /* Appends the public key as a PEM SubjectPublicKeyInfo ("-----BEGIN PUBLIC
  * KEY-----"). Errors: MM_ERR_INVALID, MM_ERR_CRYPTO, MM_ERR_LIMIT. */
 mm_err mm_ecdsa_p256_public_pem(const uint8_t pub[MM_P256_PUB_LEN], mm_buf *out);
-
-/* ---- Ed25519 for named keys (eddsa_keys.c) ----
- * Used by src/keys for `ed25519` named keys and the audit signing key. The
- * names carry the mm_keys_ prefix so they never collide with the general
- * Ed25519 module (sign.h) another branch adds. */
-
-#define MM_ED25519_SEED_LEN 32
-#define MM_ED25519_PUB_LEN 32
-#define MM_ED25519_SIG_LEN 64
-
-/* Generates a key: a 32-byte secret seed (RFC 8032 private key) and its
- * public key. The caller wipes seed. Errors: MM_ERR_CRYPTO. */
-mm_err mm_keys_ed25519_keygen(uint8_t seed[MM_ED25519_SEED_LEN],
-			      uint8_t pub[MM_ED25519_PUB_LEN]);
-/* Derives the public key of a seed. Errors: MM_ERR_CRYPTO. */
-mm_err mm_keys_ed25519_public(const uint8_t seed[MM_ED25519_SEED_LEN],
-			      uint8_t pub[MM_ED25519_PUB_LEN]);
-/* Pure Ed25519 (no prehash, no context). Errors: MM_ERR_CRYPTO, MM_ERR_LIMIT. */
-mm_err mm_keys_ed25519_sign(const uint8_t seed[MM_ED25519_SEED_LEN], const void *msg, size_t n,
-			    uint8_t sig[MM_ED25519_SIG_LEN]);
-/* Errors: MM_ERR_VERIFY, MM_ERR_INVALID (pub not a valid point), MM_ERR_CRYPTO. */
-mm_err mm_keys_ed25519_verify(const uint8_t pub[MM_ED25519_PUB_LEN], const void *msg, size_t n,
-			      const uint8_t sig[MM_ED25519_SIG_LEN]);
 
 /* ---- Shamir secret sharing over GF(2^8) (shamir.c, libgfshare) ---- */
 

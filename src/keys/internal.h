@@ -19,6 +19,7 @@
 #include <pthread.h>
 
 #include "crypto/primitives.h"
+#include "crypto/sign.h"
 #include "keys/keys.h"
 #include "keys/named.h"
 
@@ -76,7 +77,7 @@ struct mm_keys {
 	struct nkey *cache[CACHE_BUCKETS];
 	uint64_t cache_gen;
 	uint8_t *audit_seed;     /* Ed25519 seed of the audit signing key */
-	uint8_t audit_pub[MM_ED25519_PUB_LEN];
+	uint8_t audit_pub[MM_ED25519_PUBLIC_LEN];
 
 	pthread_mutex_t seal_mu;
 	struct share_acc unseal;
@@ -104,6 +105,15 @@ const char *keys_actor(const mm_keys_caller *who);
 /* Barrier with lock held (read or write). */
 mm_err keys_wrap_locked(mm_keys *k, const char *aad, const void *pt, size_t n, mm_buf *out);
 mm_err keys_unwrap_locked(mm_keys *k, const char *aad, const void *blob, size_t n, mm_buf *out);
+
+/* Ed25519 on raw seeds over crypto/sign.h (ed25519_seed.c). keygen writes a
+ * fresh seed (caller wipes) and its public key. Errors: MM_ERR_CRYPTO,
+ * MM_ERR_NOMEM. */
+mm_err keys_ed25519_keygen(uint8_t seed[MM_ED25519_SEED_LEN], uint8_t pub[MM_ED25519_PUBLIC_LEN]);
+mm_err keys_ed25519_public(const uint8_t seed[MM_ED25519_SEED_LEN],
+			   uint8_t pub[MM_ED25519_PUBLIC_LEN]);
+mm_err keys_ed25519_sign(const uint8_t seed[MM_ED25519_SEED_LEN], const void *msg, size_t n,
+			 uint8_t sig[MM_ED25519_SIG_LEN]);
 
 /* Frees every cached named key (wiping material); lock held for writing. */
 void keys_cache_clear_locked(mm_keys *k);

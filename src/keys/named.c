@@ -463,7 +463,7 @@ static mm_err sign_with(const struct nkey *e, const struct kver *kv, const void 
 	mm_err rc;
 
 	if (e->type == MM_KEY_ED25519) {
-		if ((rc = mm_keys_ed25519_sign(kv->material, msg, n, sig)) == MM_OK)
+		if ((rc = keys_ed25519_sign(kv->material, msg, n, sig)) == MM_OK)
 			rc = mm_envelope_format(kv->version, sig, sizeof(sig), out);
 		return rc;
 	}
@@ -505,7 +505,7 @@ static mm_err verify_with(const struct nkey *e, const mm_keys_item *it, mm_sig_f
 		if (proof.len != MM_ED25519_SIG_LEN)
 			rc = mm_err_set(MM_ERR_VERIFY, "Ed25519 signature does not verify");
 		else
-			rc = mm_keys_ed25519_verify(kv->pub, it->input, it->input_len,
+			rc = mm_ed25519_verify_raw(kv->pub, it->input, it->input_len,
 						    (const uint8_t *)proof.data);
 		break;
 	case MM_KEY_ECDSA_P256:
@@ -946,8 +946,8 @@ static mm_err gen_material(mm_key_type t, uint8_t *mat, uint8_t pub[MM_P256_PUB_
 		*publen = 0;
 		return mm_crypto_random(mat, MM_AES256_KEY_LEN);
 	case MM_KEY_ED25519:
-		*publen = MM_ED25519_PUB_LEN;
-		return mm_keys_ed25519_keygen(mat, pub);
+		*publen = MM_ED25519_PUBLIC_LEN;
+		return keys_ed25519_keygen(mat, pub);
 	case MM_KEY_ECDSA_P256:
 		*publen = MM_P256_PUB_LEN;
 		return mm_ecdsa_p256_keygen(mat, pub);
@@ -1538,7 +1538,7 @@ static mm_err public_text(mm_key_type t, const uint8_t *pub, size_t len, char **
 	mm_err rc = MM_OK;
 
 	*ret = NULL;
-	if (t == MM_KEY_ED25519 && len == MM_ED25519_PUB_LEN)
+	if (t == MM_KEY_ED25519 && len == MM_ED25519_PUBLIC_LEN)
 		rc = mm_base64_encode(&b, pub, len);
 	else if (t == MM_KEY_ECDSA_P256 && len == MM_P256_PUB_LEN)
 		rc = mm_ecdsa_p256_public_pem(pub, &b);

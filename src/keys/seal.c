@@ -615,7 +615,7 @@ static mm_err audit_sign(void *ctx, const uint8_t *msg, size_t n, uint8_t sig[64
 	if (k->audit_seed == NULL)
 		rc = mm_err_set(MM_ERR_SEALED, "the key manager is sealed");
 	else
-		rc = mm_keys_ed25519_sign(k->audit_seed, msg, n, sig);
+		rc = keys_ed25519_sign(k->audit_seed, msg, n, sig);
 	pthread_rwlock_unlock(&k->lock);
 	return rc;
 }
@@ -638,7 +638,7 @@ static mm_err internal_insert_job(mm_db *db, void *arg)
 	if ((rc = mm_db_prepare(db, q, &st)) != MM_OK)
 		return rc;
 	if ((rc = mm_stmt_bind_blob(st, 1, a->wrapped->data, a->wrapped->len)) == MM_OK &&
-	    (rc = mm_stmt_bind_blob(st, 2, a->pub, MM_ED25519_PUB_LEN)) == MM_OK &&
+	    (rc = mm_stmt_bind_blob(st, 2, a->pub, MM_ED25519_PUBLIC_LEN)) == MM_OK &&
 	    (rc = mm_stmt_bind_int(st, 3, a->now)) == MM_OK)
 		rc = mm_stmt_run(st);
 	mm_stmt_done(st);
@@ -652,7 +652,7 @@ static mm_err ensure_audit_key(mm_keys *k)
 {
 	static const char q[] = "SELECT material, public_key FROM keys_internal WHERE name = '"
 				AUDIT_KEY_NAME "'";
-	uint8_t pub[MM_ED25519_PUB_LEN], chk[MM_ED25519_PUB_LEN];
+	uint8_t pub[MM_ED25519_PUBLIC_LEN], chk[MM_ED25519_PUBLIC_LEN];
 	mm_buf wrapped = MM_BUF_INIT(4096), seedbuf = MM_BUF_INIT(64);
 	uint8_t *seed = NULL;
 	bool have, row = false;
@@ -675,10 +675,10 @@ static mm_err ensure_audit_key(mm_keys *k)
 		size_t n, pn;
 		const void *p = mm_stmt_blob(st, 0, &n), *pp = mm_stmt_blob(st, 1, &pn);
 
-		if (pn != MM_ED25519_PUB_LEN)
+		if (pn != MM_ED25519_PUBLIC_LEN)
 			rc = mm_err_set(MM_ERR_INTERNAL, "audit signing key is damaged");
 		else if ((rc = mm_buf_append(&wrapped, p, n)) == MM_OK)
-			memcpy(pub, pp, MM_ED25519_PUB_LEN);
+			memcpy(pub, pp, MM_ED25519_PUBLIC_LEN);
 	}
 	mm_stmt_done(st);
 	mm_store_release(k->store, db);
@@ -691,11 +691,11 @@ static mm_err ensure_audit_key(mm_keys *k)
 			rc = mm_err_set(MM_ERR_INTERNAL, "audit signing key is damaged");
 		if (rc == MM_OK) {
 			memcpy(seed, seedbuf.data, MM_ED25519_SEED_LEN);
-			if ((rc = mm_keys_ed25519_public(seed, chk)) == MM_OK &&
+			if ((rc = keys_ed25519_public(seed, chk)) == MM_OK &&
 			    !mm_crypto_equal(chk, pub, sizeof(pub)))
 				rc = mm_err_set(MM_ERR_INTERNAL, "audit signing key does not match its public key");
 		}
-	} else if ((rc = mm_keys_ed25519_keygen(seed, pub)) == MM_OK) {
+	} else if ((rc = keys_ed25519_keygen(seed, pub)) == MM_OK) {
 		rc = keys_wrap_locked(k, AUDIT_KEY_AAD, seed, MM_ED25519_SEED_LEN, &wrapped);
 	}
 	pthread_rwlock_unlock(&k->lock);

@@ -11,6 +11,7 @@
 
 #include "crypto/crypto.h"
 #include "crypto/primitives.h"
+#include "crypto/sign.h"
 #include "keys/envelope.h"
 #include "keys/named.h"
 #include "core/time.h"
@@ -341,8 +342,10 @@ static void test_signatures(void **state)
 	{
 		uint8_t s2[64], pub[32];
 		mm_buf pk = MM_BUF_INIT(64);
+		mm_ed25519_key *ek = NULL;
 
-		assert_int_equal(mm_keys_ed25519_sign((uint8_t *)raw.data, "doc", 3, s2), MM_OK);
+		assert_int_equal(mm_ed25519_import_private((uint8_t *)raw.data, &ek), MM_OK);
+		assert_int_equal(mm_ed25519_sign(ek, "doc", 3, s2), MM_OK);
 		assert_int_equal(mm_envelope_parse(sig.data, sig.len, &v, &payload), MM_OK);
 		assert_int_equal(payload.len, 64);
 		assert_memory_equal(payload.data, s2, 64);
@@ -351,8 +354,9 @@ static void test_signatures(void **state)
 		assert_non_null(info.versions[0].public_key);
 		assert_int_equal(mm_base64_decode(&pk, info.versions[0].public_key,
 						  strlen(info.versions[0].public_key)), MM_OK);
-		assert_int_equal(mm_keys_ed25519_public((uint8_t *)raw.data, pub), MM_OK);
+		assert_int_equal(mm_ed25519_export_public(ek, pub), MM_OK);
 		assert_memory_equal(pk.data, pub, 32);
+		mm_ed25519_key_free(ek);
 		mm_keys_info_release(&info);
 		mm_buf_release(&pk);
 	}
