@@ -450,8 +450,6 @@ mm_err mm_fisc_csv_parse_responses(const mm_fisc_edition *ed, const char *data, 
 				goto out;
 			continue;
 		}
-		if (errs->nerrors > 0)
-			continue; /* the import fails anyway; keep only checking */
 		if (out.n == cap) {
 			size_t ncap = cap ? cap * 2 : 256;
 			mm_fisc_csv_row *v = realloc(out.rows, ncap * sizeof(*v));

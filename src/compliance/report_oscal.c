@@ -241,7 +241,7 @@ mm_err report_oscal_ar(const report_model *m, mm_buf *out)
 	}
 	for (size_t i = 0; i < m->nrows; i++) {
 		const report_row *r = &m->rows[i];
-		json_t *rel = json_array(), *fnd;
+		json_t *rel, *fnd;
 		const char *state;
 
 		if (strcmp(r->evidence, "none") == 0)
@@ -251,9 +251,11 @@ mm_err report_oscal_ar(const report_model *m, mm_buf *out)
 			state = "satisfied";
 		else if (strcmp(r->evidence, "fail") == 0 || strcmp(r->evidence, "error") == 0)
 			state = "not-satisfied";
-		else {
-			json_decref(rel);
+		else
 			continue;
+		if ((rel = json_array()) == NULL) {
+			rc = MM_ERR_NOMEM;
+			goto out;
 		}
 		for (size_t k = 0; rel && k < json_array_size(r->checks); k++) {
 			const char *ck = json_string_value(json_object_get(json_array_get(r->checks, k), "check"));

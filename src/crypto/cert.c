@@ -43,7 +43,7 @@ static void classify(mm_cert_info *ci, EVP_PKEY *pk, const X509 *x)
 		}
 		break;
 	case EVP_PKEY_EC: {
-		char name[64] = "";
+		char name[sizeof(ci->curve)] = "";
 		size_t len = 0;
 
 		snprintf(ci->key_type, sizeof(ci->key_type), "EC");
