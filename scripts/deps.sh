@@ -10,7 +10,7 @@ pkgs=(
   libargon2-dev liboath-dev libqrencode-dev libgfshare-dev libxlsxwriter-dev
   libcmocka-dev libcurl4-openssl-dev
   clang libclang-rt-14-dev
-  sqlite3 curl oathtool wrk nginx-light john-data python3 unzip
+  sqlite3 curl openssl oathtool wrk nginx-light john-data python3 unzip
 )
 
 missing=()

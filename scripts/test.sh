@@ -56,7 +56,7 @@ fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-if setup "$ASAN" --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false; then
+if setup "$ASAN" --buildtype=debug -Dsanitize=true -Db_lundef=false; then
   run_suite "$ASAN" --timeout-multiplier 4
 else
   echo "test: sanitizer build failed" >&2

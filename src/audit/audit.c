@@ -42,7 +42,7 @@ static mm_err serialise(const mm_audit_event *ev, int64_t seq, int64_t t, mm_buf
 	json_object_set_new(o, "result", json_string(ev->result));
 	json_object_set_new(o, "source", ev->source ? json_string(ev->source) : json_null());
 	json_object_set_new(o, "request_id", ev->request_id ? json_string(ev->request_id) : json_null());
-	json_object_set(o, "details", ev->details ? (json_t *)ev->details : json_object());
+	json_object_set_new(o, "details", ev->details ? json_incref((json_t *)ev->details) : json_object());
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	if (s == NULL)
 		rc = mm_err_set(MM_ERR_INVALID, "audit event is not valid UTF-8 text");

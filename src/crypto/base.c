@@ -150,10 +150,11 @@ bad:
 	return mm_err_set(MM_ERR_INVALID, "invalid %s encoding", url ? "base64url" : "base64");
 }
 
-mm_err mm_base64_decode(mm_buf *out, const char *s, size_t n)
+/* Decodes and leaves out unchanged on failure. */
+static mm_err decode_keep(mm_buf *out, const char *s, size_t n, bool url)
 {
 	size_t mark = out->len;
-	mm_err rc = decode(out, s, n, false);
+	mm_err rc = decode(out, s, n, url);
 
 	if (rc != MM_OK && out->data != NULL) {
 		out->len = mark;
@@ -162,16 +163,14 @@ mm_err mm_base64_decode(mm_buf *out, const char *s, size_t n)
 	return rc;
 }
 
+mm_err mm_base64_decode(mm_buf *out, const char *s, size_t n)
+{
+	return decode_keep(out, s, n, false);
+}
+
 mm_err mm_base64url_decode(mm_buf *out, const char *s, size_t n)
 {
-	size_t mark = out->len;
-	mm_err rc = decode(out, s, n, true);
-
-	if (rc != MM_OK && out->data != NULL) {
-		out->len = mark;
-		out->data[mark] = '\0';
-	}
-	return rc;
+	return decode_keep(out, s, n, true);
 }
 
 mm_err mm_hex_decode(const char *s, uint8_t *out, size_t outlen)

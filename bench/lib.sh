@@ -1,0 +1,61 @@
+# bench/lib.sh: helpers shared by the benchmark scripts (sourced, not run).
+# Starts mamorid on a free port with a temporary data dir, and runs wrk.
+
+BUILD=${BUILD:-build}
+MAMORID=$BUILD/src/daemon/mamorid
+MAMORI=$BUILD/src/cli/mamori
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNS=${WRK_CONNS:-64}
+WRK_SECS=${WRK_SECS:-10}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_mamorid CONFIG_TEXT: sets MM_PID, MM_PORT, MM_DIR, MM_TOKEN (admin).
+start_mamorid() {
+  MM_DIR=$(mktemp -d /tmp/mamori-bench-XXXXXX)
+  MM_PORT=$(free_port)
+  printf '%s\n' "$1" > "$MM_DIR/mamori.conf"
+  "$MAMORID" --config "$MM_DIR/mamori.conf" --data "$MM_DIR/var" \
+    --listen "127.0.0.1:$MM_PORT" >"$MM_DIR/out" 2>"$MM_DIR/err" &
+  MM_PID=$!
+  for _ in $(seq 100); do
+    grep -q "listening on" "$MM_DIR/out" 2>/dev/null && break
+    sleep 0.1
+  done
+  local boot
+  boot=$(grep -o 'mmb_[A-Za-z0-9_-]*' "$MM_DIR/out" || true)
+  MM_TOKEN=""
+  if [ -n "$boot" ]; then
+    MM_TOKEN=$(MAMORI_CONFIG_DIR=$MM_DIR/cli "$MAMORI" --json --addr "http://127.0.0.1:$MM_PORT" \
+      init --admin bench --bootstrap-token "$boot" --no-save |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  fi
+}
+
+stop_mamorid() {
+  kill "$MM_PID" 2>/dev/null; wait "$MM_PID" 2>/dev/null
+  rm -rf "$MM_DIR"
+}
+
+# run_wrk NAME URL [wrk args...]: prints "NAME rps p50_ms p99_ms" and keeps
+# the full wrk output in $RESULTS/NAME.wrk.
+run_wrk() {
+  local name=$1 url=$2; shift 2
+  wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WRK_SECS}s" --latency "$@" "$url" > "$RESULTS/$name.wrk" 2>&1
+  python3 - "$name" "$RESULTS/$name.wrk" <<'PY'
+import re, sys
+name, path = sys.argv[1], sys.argv[2]
+t = open(path).read()
+def ms(v, unit):
+    v = float(v)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
+p = {k: ms(*re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % k, t).groups()) for k in ("50", "99")}
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+errs = re.search(r"Socket errors: (.*)", t)
+print("%s %s %.3f %.3f %s %s" % (name, rps.group(1) if rps else "0", p["50"], p["99"],
+      non2xx.group(1) if non2xx else "0", "errors:" + errs.group(1).replace(" ", "") if errs else ""))
+PY
+}

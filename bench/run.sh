@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# make bench: runs every benchmark in turn (each prints its own results and
+# targets). Module benchmarks add a bench/<module>.sh script.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export RESULTS=${RESULTS:-bench/results}
+mkdir -p "$RESULTS"
+status=0
+for s in bench/http.sh bench/audit.sh bench/keys.sh bench/access.sh; do
+  [ -f "$s" ] || continue
+  echo "== $s"
+  bash "$s" || status=1
+done
+exit $status

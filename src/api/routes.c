@@ -1,0 +1,7 @@
+/* routes.c: every route table, in match order. A module adds its table here. */
+#include "api/routes.h"
+
+const mm_route *const mm_api_route_tables[] = {
+	mm_routes_sys,
+	NULL,
+};

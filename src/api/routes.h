@@ -1,0 +1,9 @@
+/* routes.h: the route tables of each module (defined in routes_*.c). */
+#ifndef MM_API_ROUTES_H
+#define MM_API_ROUTES_H
+
+#include "api/api.h"
+
+extern const mm_route mm_routes_sys[];
+
+#endif

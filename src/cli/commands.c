@@ -1,0 +1,9 @@
+/* commands.c: every command table. A module adds its table here. */
+#include "cli/cli.h"
+
+extern const mm_cli_cmd mm_cli_cmds_sys[];
+
+const mm_cli_cmd *const mm_cli_tables[] = {
+	mm_cli_cmds_sys,
+	NULL,
+};
