@@ -3,5 +3,6 @@
 
 const mm_route *const mm_api_route_tables[] = {
 	mm_routes_sys,
+	mm_routes_fisc,
 	NULL,
 };

@@ -5,5 +5,6 @@
 #include "api/api.h"
 
 extern const mm_route mm_routes_sys[];
+extern const mm_route mm_routes_fisc[];
 
 #endif

@@ -2,8 +2,10 @@
 #include "cli/cli.h"
 
 extern const mm_cli_cmd mm_cli_cmds_sys[];
+extern const mm_cli_cmd mm_cli_cmds_fisc[];
 
 const mm_cli_cmd *const mm_cli_tables[] = {
 	mm_cli_cmds_sys,
+	mm_cli_cmds_fisc,
 	NULL,
 };

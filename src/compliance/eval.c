@@ -15,6 +15,7 @@
 
 #include "compliance/internal.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/time.h"
 
 #define BINDINGS_MAX 256
@@ -45,8 +46,10 @@ static bool check_name_ok(const char *s)
 void fisc_bindings_release(mm_fisc *f)
 {
 	for (size_t i = 0; i < f->nbind; i++) {
-		for (size_t j = 0; j < f->bind[i].neds; j++)
+		for (size_t j = 0; j < f->bind[i].neds; j++) {
 			free(f->bind[i].eds[j].ids);
+			free(f->bind[i].eds[j].unresolved);
+		}
 		free(f->bind[i].eds);
 	}
 	free(f->bind);
@@ -82,7 +85,7 @@ static mm_err str_field(const char *name, const char *where, json_t *o, const ch
 	return MM_OK;
 }
 
-static mm_err parse_binding(mm_fisc *f, const char *name, json_t *o, fisc_binding *b)
+static mm_err parse_binding(mm_fisc *f, const char *name, json_t *o, fisc_binding *b, bool strict)
 {
 	static const char *const keys[] = { "check", "status", "module", "title_ja", "title_en",
 					    "params", "criteria", "basis_ja", "basis_en", NULL };
@@ -126,7 +129,8 @@ static mm_err parse_binding(mm_fisc *f, const char *name, json_t *o, fisc_bindin
 		if (!json_is_array(ids) || json_array_size(ids) == 0)
 			return bbad(name, b->check, "each edition needs a non-empty array of IDs");
 		e->edition = (int)n;
-		if ((e->ids = calloc(json_array_size(ids), sizeof(*e->ids))) == NULL)
+		if ((e->ids = calloc(json_array_size(ids), sizeof(*e->ids))) == NULL ||
+		    (e->unresolved = calloc(json_array_size(ids), sizeof(*e->unresolved))) == NULL)
 			return MM_ERR_NOMEM;
 		b->neds++;
 		ed = mm_fisc_catalog_edition(f->cat, e->edition);
@@ -145,6 +149,13 @@ static mm_err parse_binding(mm_fisc *f, const char *name, json_t *o, fisc_bindin
 				}
 			if (ed != NULL) {
 				c = mm_fisc_edition_find(ed, id);
+				if ((c == NULL || c->status == MM_FISC_RETIRED) && !strict &&
+				    strncmp(ed->origin, "builtin:", 8) != 0) {
+					e->unresolved[e->nunresolved++] = id;
+					mm_logkv(MM_LOG_WARN, "fisc.binding_unresolved", "check", b->check,
+						 "criterion", id, "edition", ek, "origin", ed->origin, NULL);
+					continue;
+				}
 				if (c == NULL || c->status == MM_FISC_RETIRED) {
 					snprintf(what, sizeof(what), "%s is %s in edition %d", id,
 						 c ? "retired" : "not", e->edition);
@@ -157,7 +168,8 @@ static mm_err parse_binding(mm_fisc *f, const char *name, json_t *o, fisc_bindin
 	return MM_OK;
 }
 
-mm_err fisc_bindings_load(mm_fisc *f, const char *name, const char *data, size_t len)
+mm_err fisc_bindings_load(mm_fisc *f, const char *name, const char *data, size_t len,
+			  bool strict)
 {
 	static const char *const keys[] = { "format", "format_version", "note_ja", "note_en",
 					    "checks", NULL };
@@ -197,7 +209,7 @@ mm_err fisc_bindings_load(mm_fisc *f, const char *name, const char *data, size_t
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		fisc_binding *b = &f->bind[f->nbind++];
 
-		if ((rc = parse_binding(f, name, json_array_get(arr, i), b)) != MM_OK)
+		if ((rc = parse_binding(f, name, json_array_get(arr, i), b, strict)) != MM_OK)
 			goto out;
 		for (size_t j = 0; j + 1 < f->nbind; j++)
 			if (strcmp(f->bind[j].check, b->check) == 0) {
@@ -689,32 +701,39 @@ mm_err mm_fisc_checks(mm_fisc *f, json_t **ret)
 		return MM_ERR_NOMEM;
 	for (size_t i = 0; i < f->nbind; i++) {
 		const fisc_binding *b = &f->bind[i];
-		json_t *crit = json_object();
+		json_t *crit = json_object(), *unres = json_object();
 		char k[8];
 
-		for (size_t j = 0; crit && j < b->neds; j++) {
-			json_t *ids = json_array();
+		for (size_t j = 0; crit && unres && j < b->neds; j++) {
+			json_t *ids = json_array(), *un = json_array();
 
 			for (size_t q = 0; ids && q < b->eds[j].n; q++)
 				json_array_append_new(ids, json_string(b->eds[j].ids[q]));
+			for (size_t q = 0; un && q < b->eds[j].nunresolved; q++)
+				json_array_append_new(un, json_string(b->eds[j].unresolved[q]));
 			snprintf(k, sizeof(k), "%d", b->eds[j].edition);
 			json_object_set_new(crit, k, ids);
+			if (json_array_size(un) > 0)
+				json_object_set_new(unres, k, un);
+			else
+				json_decref(un);
 		}
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:o}", "check", b->check,
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:o,s:o}", "check", b->check,
 						     "status", b->status, "module", b->module,
 						     "title_ja", b->title_ja, "title_en", b->title_en,
 						     "registered", mm_evidence_find(b->check) != NULL,
-						     "criteria", crit));
+						     "criteria", crit, "unresolved", unres));
 	}
 	for (size_t i = 0; i < mm_evidence_count(); i++) {
 		const mm_evidence_check *c = mm_evidence_at(i);
 
 		if (c == NULL || binding_of(f, c->name) != NULL)
 			continue;
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:o}", "check", c->name,
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:o,s:o}", "check", c->name,
 						     "status", "implemented", "module", c->module,
 						     "title_ja", c->title_ja, "title_en", c->title_en,
-						     "registered", 1, "criteria", json_object()));
+						     "registered", 1, "criteria", json_object(),
+						     "unresolved", json_object()));
 	}
 	*ret = arr;
 	return MM_OK;

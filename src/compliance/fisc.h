@@ -52,14 +52,21 @@ typedef struct mm_fisc mm_fisc;
 typedef struct mm_fisc_opts {
 	mm_store *store;                   /* required */
 	const mm_config *cfg;              /* for configuration checks; may be NULL */
-	const char *const *edition_files;  /* NULL-terminated list or NULL: edition
-	                                    * files replacing built-in editions */
-	const char *bindings_file;         /* NULL: built-in evidence bindings */
+	const char *edition_dir;           /* NULL, or a directory whose edition-*.json
+	                                    * files replace built-in editions (in name
+	                                    * order); config key fisc.edition_dir */
+	const char *const *edition_files;  /* NULL-terminated list or NULL: more edition
+	                                    * files, loaded after edition_dir */
+	const char *bindings_file;         /* NULL: built-in evidence bindings;
+	                                    * config key fisc.bindings_file */
 } mm_fisc_opts;
 
-/* Loads the catalog (built-in editions, then edition_files), the evidence
+/* Loads the catalog (built-in editions, then edition_dir, then edition_files), the evidence
  * bindings, and registers the built-in checks (a check already registered
- * under the same name by its own module is kept). Caller owns *ret
+ * under the same name by its own module is kept). A user-supplied bindings
+ * file must name only criteria of the loaded editions; the built-in
+ * bindings tolerate (and list as unresolved) IDs missing from a
+ * user-supplied edition. Caller owns *ret
  * (mm_fisc_close). Errors: MM_ERR_INVALID / MM_ERR_IO from a data file, with
  * the file and entry in the detail; MM_ERR_NOMEM. */
 mm_err mm_fisc_open(const mm_fisc_opts *o, mm_fisc **ret);
@@ -277,7 +284,10 @@ mm_err mm_fisc_evaluate(mm_fisc *f, const mm_fisc_who *who, json_t **ret);
 mm_err mm_fisc_coverage(mm_fisc *f, const char *doc_id, int64_t version, json_t **ret);
 
 /* The bindings and check registry state: [{check, status, module, title_ja,
- * title_en, registered, criteria: {edition: [ids]}}]. */
+ * title_en, registered, criteria: {edition: [ids]}, unresolved: {edition:
+ * [ids]}}]. "unresolved" lists IDs of the built-in bindings that a
+ * user-supplied edition does not contain (they are ignored and were logged
+ * as fisc.binding_unresolved at start). */
 mm_err mm_fisc_checks(mm_fisc *f, json_t **ret);
 
 /* ---- reports ---- */

@@ -4,8 +4,11 @@
  * the module.
  *
  * Invariants: an mm_fisc is immutable after mm_fisc_open except for the
- * store it points to; bindings name only criteria that exist (and are not
- * retired) in the loaded catalog edition they are listed under.
+ * store it points to; bindings (ids) name only criteria that exist (and are
+ * not retired) in the loaded catalog edition they are listed under. IDs of
+ * the built-in bindings that a user-supplied edition lacks are moved to
+ * unresolved (and logged) instead of failing; a user-supplied bindings file
+ * must match exactly.
  */
 #ifndef MM_COMPLIANCE_INTERNAL_H
 #define MM_COMPLIANCE_INTERNAL_H
@@ -18,6 +21,8 @@ typedef struct fisc_binding_ed {
 	int edition;
 	const char **ids;
 	size_t n;
+	const char **unresolved;  /* IDs dropped: not in a user-supplied edition */
+	size_t nunresolved;
 } fisc_binding_ed;
 
 typedef struct fisc_binding {
@@ -87,7 +92,10 @@ mm_err fisc_who_check(const mm_fisc_who *who);
 size_t fisc_order(const mm_fisc_edition *ed, const char *id);
 
 /* ---- evidence.c ---- */
-mm_err fisc_bindings_load(mm_fisc *f, const char *name, const char *data, size_t len);
+/* strict: every listed ID must resolve (user-supplied bindings). Otherwise
+ * IDs that a user-supplied edition lacks become unresolved. */
+mm_err fisc_bindings_load(mm_fisc *f, const char *name, const char *data, size_t len,
+			  bool strict);
 void fisc_bindings_release(mm_fisc *f);
 mm_err fisc_register_builtin_checks(void);
 

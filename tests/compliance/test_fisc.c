@@ -981,6 +981,76 @@ static void test_reports_template_and_selection(void **state)
 	mm_buf_release(&b);
 }
 
+/* A user-supplied edition that lacks bound IDs: the built-in bindings
+ * tolerate it (listed as unresolved); a user bindings file must match. */
+static void test_bindings_with_user_files(void **state)
+{
+	struct env *e = *state;
+	char ed13[300], bind[300];
+	const char *files[] = { ed13, NULL };
+	mm_fisc_opts fo;
+	mm_fisc *f = NULL;
+	json_t *checks, *x;
+	size_t i;
+	FILE *fp;
+
+	snprintf(ed13, sizeof(ed13), "%s/edition-13.json", e->dir);
+	snprintf(bind, sizeof(bind), "%s/bindings.json", e->dir);
+	fp = fopen(ed13, "w");
+	assert_non_null(fp);
+	fputs("{\"format\":\"mamori-fisc-catalog\",\"format_version\":1,\"edition\":13,"
+	      "\"title_ja\":\"第13版\",\"title_en\":\"13th\",\"published\":\"2025-03\",\"complete\":true,"
+	      "\"categories_listed\":[\"実\"],"
+	      "\"applicability\":{\"specific\":\"required\",\"normal\":\"risk_based\",\"source\":\"u\"},"
+	      "\"sources\":{\"u\":{\"ja\":\"利用者\",\"en\":\"user\"}},"
+	      "\"criteria\":[{\"id\":\"実10\",\"category\":\"実\",\"title_ja\":\"a\",\"title_en\":\"a\","
+	      "\"title_kind\":\"paraphrase\",\"title_source\":\"u\",\"status\":\"active\",\"source\":\"u\"}]}", fp);
+	fclose(fp);
+	memset(&fo, 0, sizeof(fo));
+	fo.store = e->store;
+	fo.cfg = &e->cfg;
+	fo.edition_files = files;
+	assert_int_equal(mm_fisc_open(&fo, &f), MM_OK);
+	assert_true(mm_fisc_catalog_edition(mm_fisc_get_catalog(f), 13)->complete);
+	assert_int_equal(mm_fisc_checks(f, &checks), MM_OK);
+	json_array_foreach(checks, i, x)
+		if (strcmp(json_string_value(json_object_get(x, "check")), "audit.log_verifiable") == 0) {
+			/* 実10 resolves, 実38 is missing from the user's edition */
+			assert_int_equal(json_array_size(json_object_get(json_object_get(x, "criteria"), "13")), 1);
+			assert_string_equal(json_string_value(json_array_get(
+				json_object_get(json_object_get(x, "unresolved"), "13"), 0)), "実38");
+		}
+	json_decref(checks);
+	mm_fisc_close(f);
+	f = NULL;
+
+	/* A user bindings file naming a criterion that does not exist is refused. */
+	fp = fopen(bind, "w");
+	assert_non_null(fp);
+	fputs("{\"format\":\"mamori-fisc-evidence-bindings\",\"format_version\":1,\"checks\":["
+	      "{\"check\":\"audit.log_verifiable\",\"status\":\"implemented\",\"module\":\"audit\","
+	      "\"title_ja\":\"a\",\"title_en\":\"a\",\"criteria\":{\"12\":[\"実999\"]}}]}", fp);
+	fclose(fp);
+	fo.edition_files = NULL;
+	fo.bindings_file = bind;
+	assert_int_equal(mm_fisc_open(&fo, &f), MM_ERR_INVALID);
+	assert_non_null(strstr(mm_err_detail(MM_ERR_INVALID), "実999 is not in edition 12"));
+	assert_null(f);
+	/* ...and one naming a real criterion is used as given. */
+	fp = fopen(bind, "w");
+	assert_non_null(fp);
+	fputs("{\"format\":\"mamori-fisc-evidence-bindings\",\"format_version\":1,\"checks\":["
+	      "{\"check\":\"tls.configured\",\"status\":\"implemented\",\"module\":\"compliance\","
+	      "\"title_ja\":\"a\",\"title_en\":\"a\",\"criteria\":{\"12\":[\"実7\"]}}]}", fp);
+	fclose(fp);
+	assert_int_equal(mm_fisc_open(&fo, &f), MM_OK);
+	assert_int_equal(mm_fisc_checks(f, &checks), MM_OK);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(checks, 0), "check")),
+			    "tls.configured");
+	json_decref(checks);
+	mm_fisc_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -993,6 +1063,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tls_check_flips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evidence_registry_and_coverage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reports_template_and_selection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bindings_with_user_files, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
