@@ -329,9 +329,15 @@ static mm_err html_esc(mm_buf *b, const char *s, bool br)
 	return rc;
 }
 
+/* One quoted CSV field. A cell that a spreadsheet would read as a formula
+ * (starting with = + - @ tab or CR) gets a leading apostrophe (OWASP CSV
+ * injection); the XLSX report stores text as text and needs no such guard. */
 static mm_err csv_field(mm_buf *b, const char *s, bool last)
 {
 	mm_err rc = mm_buf_appendc(b, '"');
+
+	if (rc == MM_OK && s != NULL && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL)
+		rc = mm_buf_appendc(b, '\'');
 
 	for (; rc == MM_OK && s && *s; s++)
 		rc = *s == '"' ? mm_buf_appends(b, "\"\"") : mm_buf_appendc(b, *s);

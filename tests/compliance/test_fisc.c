@@ -941,7 +941,7 @@ static void test_reports_template_and_selection(void **state)
 	mm_buf b = MM_BUF_INIT(8u << 20);
 	mm_fisc_import_result r;
 	mm_fisc_format fmt;
-	const char *one = "id,party,mark,response_ja\n実1,fi,主体,x\n";
+	const char *one = "id,party,mark,response_ja\n実1,fi,主体,=1+1\n";
 
 	/* No document: a blank template of the edition, with its caveat. */
 	assert_int_equal(mm_fisc_report(e->f, &o, &b), MM_OK);
@@ -969,6 +969,9 @@ static void test_reports_template_and_selection(void **state)
 	mm_fisc_import_result_release(&r);
 	assert_int_equal(mm_fisc_report(e->f, &o, &b), MM_OK);
 	assert_int_equal(memcmp(b.data, "\xEF\xBB\xBF", 3), 0);
+	/* A formula-looking response is neutralised in CSV. */
+	assert_non_null(strstr(mm_buf_str(&b), "\"'=1+1\""));
+	assert_null(strstr(mm_buf_str(&b), "\"=1+1\""));
 	o.edition = 13;
 	mm_buf_reset(&b);
 	assert_int_equal(mm_fisc_report(e->f, &o, &b), MM_ERR_INVALID);
