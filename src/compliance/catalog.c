@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "compliance/builtin.h"
+#include "compliance/internal.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "crypto/crypto.h"
@@ -175,6 +176,43 @@ static size_t utf8_next(const unsigned char *s, unsigned *cp)
 		return *cp >= 0x10000 && *cp <= 0x10FFFF ? 4 : 0;
 	}
 	return 0;
+}
+
+bool fisc_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t need = p[i] < 0x80 ? 1 : (p[i] & 0xE0) == 0xC0 ? 2 : (p[i] & 0xF0) == 0xE0 ? 3 :
+			      (p[i] & 0xF8) == 0xF0 ? 4 : 0;
+		unsigned cp;
+
+		if (p[i] == 0 || need == 0 || i + need > n || utf8_next(p + i, &cp) != need)
+			return false;
+		i += need;
+	}
+	return true;
+}
+
+mm_err fisc_read_file(const char *path, mm_buf *out)
+{
+	char chunk[65536];
+	FILE *f;
+	size_t n;
+	mm_err rc = MM_OK;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return mm_err_set(MM_ERR_IO, "cannot open %.200s: %s", path, strerror(errno));
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if ((rc = mm_buf_append(out, chunk, n)) != MM_OK)
+			break;
+	if (rc == MM_ERR_LIMIT)
+		rc = mm_err_set(MM_ERR_LIMIT, "%.200s is larger than %zu bytes", path, out->max);
+	else if (rc == MM_OK && ferror(f))
+		rc = mm_err_set(MM_ERR_IO, "cannot read %.200s", path);
+	fclose(f);
+	return rc;
 }
 
 bool mm_fisc_id_normalize(const char *in, char *out, size_t cap)
@@ -701,26 +739,10 @@ mm_err mm_fisc_catalog_load_buffer(mm_fisc_catalog *cat, const char *name, const
 mm_err mm_fisc_catalog_load_file(mm_fisc_catalog *cat, const char *path)
 {
 	mm_buf b = MM_BUF_INIT(EDITION_MAX_BYTES);
-	char chunk[65536];
-	FILE *f;
-	size_t n;
-	mm_err rc = MM_OK;
+	mm_err rc;
 
-	if ((f = fopen(path, "rb")) == NULL)
-		return mm_err_set(MM_ERR_IO, "cannot open %.200s: %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if ((rc = mm_buf_append(&b, chunk, n)) != MM_OK) {
-			if (rc == MM_ERR_LIMIT)
-				rc = mm_err_set(MM_ERR_LIMIT, "%.200s: larger than 16 MiB", path);
-			goto out;
-		}
-	if (ferror(f)) {
-		rc = mm_err_set(MM_ERR_IO, "cannot read %.200s", path);
-		goto out;
-	}
-	rc = mm_fisc_catalog_load_buffer(cat, path, mm_buf_str(&b), b.len);
-out:
-	fclose(f);
+	if ((rc = fisc_read_file(path, &b)) == MM_OK)
+		rc = mm_fisc_catalog_load_buffer(cat, path, mm_buf_str(&b), b.len);
 	mm_buf_release(&b);
 	return rc;
 }

@@ -68,44 +68,6 @@ void mm_fisc_import_result_release(mm_fisc_import_result *r)
 
 /* ---- parser ---- */
 
-static bool utf8_ok(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = p[i], cp;
-		size_t len;
-
-		if (c < 0x80) {
-			if (c == 0)
-				return false;
-			i++;
-			continue;
-		}
-		if ((c & 0xE0) == 0xC0)
-			len = 2, cp = c & 0x1F;
-		else if ((c & 0xF0) == 0xE0)
-			len = 3, cp = c & 0x0F;
-		else if ((c & 0xF8) == 0xF0)
-			len = 4, cp = c & 0x07;
-		else
-			return false;
-		if (i + len > n)
-			return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((p[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3F);
-		}
-		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-		    (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += len;
-	}
-	return true;
-}
-
 static bool at_eol(const struct parser *ps)
 {
 	return ps->p < ps->end && (*ps->p == '\n' || *ps->p == '\r');
@@ -229,7 +191,7 @@ static int next_record(struct parser *ps, mm_fisc_import_result *r)
 			}
 			ps->p = q;
 		}
-		if (!utf8_ok(mm_buf_str(f), f->len)) {
+		if (!fisc_utf8_valid(mm_buf_str(f), f->len)) {
 			if (add_error(r, ps->rec_line, "field %zu is not valid UTF-8 text", ps->nfields) != MM_OK)
 				return -2;
 			skip_line(ps);

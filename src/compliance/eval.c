@@ -22,27 +22,6 @@
 
 /* ---- bindings ---- */
 
-static bool check_name_ok(const char *s)
-{
-	size_t seg = 0, dots = 0;
-
-	if (s == NULL || *s == '\0' || strlen(s) > 64)
-		return false;
-	for (; *s; s++) {
-		if (*s == '.') {
-			if (seg == 0)
-				return false;
-			seg = 0;
-			dots++;
-		} else if ((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_') {
-			seg++;
-		} else {
-			return false;
-		}
-	}
-	return seg > 0 && dots > 0;
-}
-
 void fisc_bindings_release(mm_fisc *f)
 {
 	for (size_t i = 0; i < f->nbind; i++) {
@@ -97,7 +76,7 @@ static mm_err parse_binding(mm_fisc *f, const char *name, json_t *o, fisc_bindin
 		return bbad(name, "checks", "each entry must be an object");
 	if ((rc = str_field(name, "check", o, "check", true, &b->check)) != MM_OK)
 		return rc;
-	if (!check_name_ok(b->check))
+	if (!mm_evidence_name_ok(b->check))
 		return bbad(name, b->check, "check names are module.check in [a-z0-9_]");
 	if (mm_json_only(o, keys) != MM_OK)
 		return bbad(name, b->check, mm_err_detail(MM_ERR_INVALID));
@@ -423,48 +402,21 @@ static mm_err eval_job(mm_db *db, void *p)
 				    " finding_ja, finding_en, data) VALUES (?, ?, ?, ?, ?, ?)";
 	struct eval_arg *a = p;
 	json_t *counts = json_object();
-	mm_stmt *st = NULL;
 	int64_t run = 0;
-	bool row;
 	mm_err rc;
 
 	if (counts == NULL)
 		return MM_ERR_NOMEM;
-	if ((rc = mm_db_prepare(db, q_next, &st)) != MM_OK)
-		goto out;
-	if ((rc = mm_stmt_step(st, &row)) == MM_OK)
-		run = mm_stmt_int(st, 0);
-	mm_stmt_done(st);
-	st = NULL;
-	if (rc != MM_OK)
-		goto out;
-	if ((rc = mm_db_prepare(db, q_run, &st)) != MM_OK)
-		goto out;
-	if ((rc = mm_stmt_bind_int(st, 1, run)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, a->now)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 3, a->who->actor)) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	st = NULL;
-	if (rc != MM_OK)
+	if ((rc = fisc_sql_int(db, q_next, &run, "")) != MM_OK ||
+	    (rc = fisc_sql_run(db, q_run, "iit", run, a->now, a->who->actor)) != MM_OK)
 		goto out;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct result *r = &a->r[i];
 		json_t *c = json_object_get(counts, r->result);
 
 		json_object_set_new(counts, r->result, json_integer(c ? json_integer_value(c) + 1 : 1));
-		if ((rc = mm_db_prepare(db, q_res, &st)) != MM_OK)
-			goto out;
-		if ((rc = mm_stmt_bind_int(st, 1, run)) == MM_OK &&
-		    (rc = mm_stmt_bind_text(st, 2, r->check)) == MM_OK &&
-		    (rc = mm_stmt_bind_text(st, 3, r->result)) == MM_OK &&
-		    (rc = mm_stmt_bind_text(st, 4, r->finding_ja)) == MM_OK &&
-		    (rc = mm_stmt_bind_text(st, 5, r->finding_en)) == MM_OK &&
-		    (rc = mm_stmt_bind_text(st, 6, r->data)) == MM_OK)
-			rc = mm_stmt_run(st);
-		mm_stmt_done(st);
-		st = NULL;
-		if (rc != MM_OK)
+		if ((rc = fisc_sql_run(db, q_res, "ittttt", run, r->check, r->result, r->finding_ja,
+				       r->finding_en, r->data)) != MM_OK)
 			goto out;
 	}
 	a->run = run;
@@ -671,26 +623,16 @@ out:
 mm_err mm_fisc_coverage(mm_fisc *f, const char *doc_id, int64_t version, json_t **ret)
 {
 	struct cov_arg a = { f, doc_id, version, NULL };
-	mm_db *db = NULL;
 	mm_err rc;
 
 	if (!fisc_doc_id_ok(doc_id))
-		return mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
-	if ((rc = mm_store_acquire(f->store, &db)) != MM_OK)
-		return rc;
-	if ((rc = mm_db_begin(db)) == MM_OK) {
-		rc = cov_read(db, &a);
-		if (rc == MM_OK)
-			rc = mm_db_commit(db);
-		else
-			mm_db_rollback(db);
-	}
-	mm_store_release(f->store, db);
-	if (rc == MM_OK)
-		*ret = a.out;
-	else
+		return fisc_doc_id_error();
+	if ((rc = fisc_with_read(f, cov_read, &a)) != MM_OK) {
 		json_decref(a.out);
-	return rc;
+		return rc;
+	}
+	*ret = a.out;
+	return MM_OK;
 }
 
 mm_err mm_fisc_checks(mm_fisc *f, json_t **ret)

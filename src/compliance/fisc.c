@@ -15,26 +15,6 @@
 
 #define BINDINGS_MAX_BYTES (4u << 20)
 
-static mm_err read_file(const char *path, mm_buf *b)
-{
-	char chunk[65536];
-	FILE *f;
-	size_t n;
-	mm_err rc = MM_OK;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return mm_err_set(MM_ERR_IO, "cannot open %.200s: %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if ((rc = mm_buf_append(b, chunk, n)) != MM_OK)
-			break;
-	if (rc == MM_ERR_LIMIT)
-		rc = mm_err_set(MM_ERR_LIMIT, "%.200s is too large", path);
-	else if (rc == MM_OK && ferror(f))
-		rc = mm_err_set(MM_ERR_IO, "cannot read %.200s", path);
-	fclose(f);
-	return rc;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -111,7 +91,7 @@ mm_err mm_fisc_open(const mm_fisc_opts *o, mm_fisc **ret)
 		if ((rc = mm_fisc_catalog_load_file(f->cat, o->edition_files[i])) != MM_OK)
 			goto out;
 	if (o->bindings_file != NULL) {
-		if ((rc = read_file(o->bindings_file, &b)) != MM_OK)
+		if ((rc = fisc_read_file(o->bindings_file, &b)) != MM_OK)
 			goto out;
 		rc = fisc_bindings_load(f, o->bindings_file, mm_buf_str(&b), b.len, true);
 	} else {

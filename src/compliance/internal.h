@@ -75,7 +75,22 @@ typedef struct fisc_version {
 	char published_by[130];
 } fisc_version;
 
+/* ---- catalog.c ---- */
+/* n bytes of valid UTF-8 without NUL bytes (no overlongs, no surrogates). */
+bool fisc_utf8_valid(const char *s, size_t n);
+/* Appends the file's bytes to out (whose max bounds the size).
+ * Errors: MM_ERR_IO, MM_ERR_LIMIT naming the file. */
+mm_err fisc_read_file(const char *path, mm_buf *out);
+
 /* ---- response.c ---- */
+/* Runs sql (a string literal: statements are cached by address) with one
+ * parameter per letter of spec: 't' const char * (NULL binds NULL), 'i'
+ * int64_t (pass int64_t, not int). fisc_sql_int returns the first column of
+ * the first row (0 when there is none). Errors: MM_ERR_STORE, MM_ERR_EXISTS. */
+mm_err fisc_sql_run(mm_db *db, const char *sql, const char *spec, ...);
+mm_err fisc_sql_int(mm_db *db, const char *sql, int64_t *ret, const char *spec, ...);
+/* Runs fn on a pooled read connection inside one snapshot. */
+mm_err fisc_with_read(mm_fisc *f, mm_err (*fn)(mm_db *db, void *arg), void *arg);
 mm_err fisc_doc_get(mm_db *db, const char *doc_id, fisc_doc *ret);
 /* Resolves a version selector (number, MM_FISC_LATEST, MM_FISC_WORKING). */
 mm_err fisc_version_resolve(mm_db *db, const char *doc_id, int64_t sel, fisc_version *ret);
@@ -87,6 +102,8 @@ mm_err fisc_reviews_load(mm_db *db, const char *doc_id, int64_t version, json_t 
 mm_err fisc_audit(mm_db *db, const mm_fisc_who *who, const char *action, const char *target,
 		  const char *result, json_t *details);
 bool fisc_doc_id_ok(const char *s);
+/* MM_ERR_INVALID with the document id rule. */
+mm_err fisc_doc_id_error(void);
 mm_err fisc_who_check(const mm_fisc_who *who);
 /* Catalog position of an ID in ed (ncriteria when unknown), for sorting. */
 size_t fisc_order(const mm_fisc_edition *ed, const char *id);

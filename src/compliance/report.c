@@ -129,15 +129,22 @@ out:
 	return rc;
 }
 
-static mm_err model_read(mm_db *db, mm_fisc *f, const mm_fisc_report_opts *o, report_model *m)
+struct model_read_arg {
+	const mm_fisc_report_opts *o;
+	report_model *m;
+};
+
+static mm_err model_read(mm_db *db, void *p)
 {
+	const mm_fisc_report_opts *o = ((struct model_read_arg *)p)->o;
+	report_model *m = ((struct model_read_arg *)p)->m;
 	char doc_id[80] = "";
 	bool found = false;
 	mm_err rc;
 
 	if (o->doc_id != NULL) {
 		if (!fisc_doc_id_ok(o->doc_id))
-			return mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
+			return fisc_doc_id_error();
 		snprintf(doc_id, sizeof(doc_id), "%s", o->doc_id);
 		found = true;
 	} else if ((rc = pick_doc(db, o->edition, doc_id, sizeof(doc_id), &found)) != MM_OK) {
@@ -161,7 +168,7 @@ static mm_err model_read(mm_db *db, mm_fisc *f, const mm_fisc_report_opts *o, re
 
 static mm_err model_build(mm_fisc *f, const mm_fisc_report_opts *o, report_model *m)
 {
-	mm_db *db = NULL;
+	struct model_read_arg ra = { o, m };
 	mm_err rc;
 
 	memset(m, 0, sizeof(*m));
@@ -169,17 +176,7 @@ static mm_err model_build(mm_fisc *f, const mm_fisc_report_opts *o, report_model
 	m->generated_ms = mm_time_wall_ms();
 	if ((m->ed = mm_fisc_catalog_edition(f->cat, o->edition)) == NULL)
 		return mm_err_set(MM_ERR_NOT_FOUND, "edition %d is not in the catalog", o->edition);
-	if ((rc = mm_store_acquire(f->store, &db)) != MM_OK)
-		return rc;
-	if ((rc = mm_db_begin(db)) == MM_OK) {
-		rc = model_read(db, f, o, m);
-		if (rc == MM_OK)
-			rc = mm_db_commit(db);
-		else
-			mm_db_rollback(db);
-	}
-	mm_store_release(f->store, db);
-	if (rc != MM_OK)
+	if ((rc = fisc_with_read(f, model_read, &ra)) != MM_OK)
 		return rc;
 	if (m->reviews == NULL && (m->reviews = json_object()) == NULL)
 		return MM_ERR_NOMEM;

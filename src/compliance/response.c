@@ -11,6 +11,7 @@
  *  - every job that changes a row appends its audit event in the same job.
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,11 @@ bool fisc_doc_id_ok(const char *s)
 	return true;
 }
 
+mm_err fisc_doc_id_error(void)
+{
+	return mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
+}
+
 mm_err fisc_who_check(const mm_fisc_who *who)
 {
 	if (who == NULL || who->actor == NULL || who->actor[0] == '\0' || strlen(who->actor) > 128)
@@ -218,45 +224,6 @@ static void copy(char *dst, size_t cap, const char *s)
 	snprintf(dst, cap, "%s", s ? s : "");
 }
 
-static bool valid_utf8(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = p[i];
-		size_t len;
-		unsigned cp;
-
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xE0) == 0xC0)
-			len = 2, cp = c & 0x1F;
-		else if ((c & 0xF0) == 0xE0)
-			len = 3, cp = c & 0x0F;
-		else if ((c & 0xF8) == 0xF0)
-			len = 4, cp = c & 0x07;
-		else
-			return false;
-		if (i + len > n)
-			return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((p[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3F);
-		}
-		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += len;
-	}
-	return true;
-}
-
 static mm_err text_check(const char *what, const char *s, size_t max, bool required)
 {
 	if (s == NULL || s[0] == '\0') {
@@ -266,7 +233,7 @@ static mm_err text_check(const char *what, const char *s, size_t max, bool requi
 	}
 	if (strlen(s) > max)
 		return mm_err_set(MM_ERR_INVALID, "%s is longer than %zu bytes", what, max);
-	if (!valid_utf8(s, strlen(s)))
+	if (!fisc_utf8_valid(s, strlen(s)))
 		return mm_err_set(MM_ERR_INVALID, "%s is not valid UTF-8", what);
 	return MM_OK;
 }
@@ -485,10 +452,7 @@ out:
 	return rc;
 }
 
-/* Runs a read-only function on a pooled connection inside a snapshot. */
-typedef mm_err (*read_fn)(mm_db *db, void *arg);
-
-static mm_err with_read(mm_fisc *f, read_fn fn, void *arg)
+mm_err fisc_with_read(mm_fisc *f, mm_err (*fn)(mm_db *db, void *arg), void *arg)
 {
 	mm_db *db = NULL;
 	mm_err rc;
@@ -506,18 +470,52 @@ static mm_err with_read(mm_fisc *f, read_fn fn, void *arg)
 	return rc;
 }
 
-static mm_err run_one(mm_db *db, const char *sql, const char *doc, int64_t version,
-		      const char *s3)
+static mm_err bind_va(mm_stmt *st, const char *spec, va_list ap)
+{
+	mm_err rc = MM_OK;
+
+	for (int i = 0; spec[i] != '\0' && rc == MM_OK; i++) {
+		if (spec[i] == 't')
+			rc = mm_stmt_bind_text(st, i + 1, va_arg(ap, const char *));
+		else if (spec[i] == 'i')
+			rc = mm_stmt_bind_int(st, i + 1, va_arg(ap, int64_t));
+		else
+			rc = mm_err_set(MM_ERR_INTERNAL, "bind spec '%s'", spec);
+	}
+	return rc;
+}
+
+mm_err fisc_sql_run(mm_db *db, const char *sql, const char *spec, ...)
 {
 	mm_stmt *st = NULL;
+	va_list ap;
 	mm_err rc;
 
 	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
 		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, version)) == MM_OK &&
-	    (s3 == NULL || (rc = mm_stmt_bind_text(st, 3, s3)) == MM_OK))
+	va_start(ap, spec);
+	rc = bind_va(st, spec, ap);
+	va_end(ap);
+	if (rc == MM_OK)
 		rc = mm_stmt_run(st);
+	mm_stmt_done(st);
+	return rc;
+}
+
+mm_err fisc_sql_int(mm_db *db, const char *sql, int64_t *ret, const char *spec, ...)
+{
+	mm_stmt *st = NULL;
+	va_list ap;
+	bool row = false;
+	mm_err rc;
+
+	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
+		return rc;
+	va_start(ap, spec);
+	rc = bind_va(st, spec, ap);
+	va_end(ap);
+	if (rc == MM_OK && (rc = mm_stmt_step(st, &row)) == MM_OK)
+		*ret = row ? mm_stmt_int(st, 0) : 0;
 	mm_stmt_done(st);
 	return rc;
 }
@@ -528,20 +526,7 @@ static mm_err add_author(mm_db *db, const char *doc, int64_t version, const char
 		"INSERT INTO fisc_authors (doc_id, version, actor) SELECT ?, ?, ?"
 		" WHERE NOT EXISTS (SELECT 1 FROM fisc_authors WHERE doc_id = ? AND version = ?"
 		" AND actor = ?)";
-	mm_stmt *st = NULL;
-	mm_err rc;
-
-	if ((rc = mm_db_prepare(db, q, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, version)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 3, actor)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 4, doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 5, version)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 6, actor)) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	return rc;
+	return fisc_sql_run(db, q, "tittit", doc, version, actor, doc, version, actor);
 }
 
 static mm_err insert_version(mm_db *db, const char *doc, int64_t version, const char *actor,
@@ -549,18 +534,8 @@ static mm_err insert_version(mm_db *db, const char *doc, int64_t version, const 
 {
 	static const char q[] = "INSERT INTO fisc_versions (doc_id, version, state, created_ms,"
 				" created_by) VALUES (?, ?, 'draft', ?, ?)";
-	mm_stmt *st = NULL;
-	mm_err rc;
 
-	if ((rc = mm_db_prepare(db, q, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, version)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 3, now)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 4, actor)) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	return rc;
+	return fisc_sql_run(db, q, "tiit", doc, version, now, actor);
 }
 
 /*
@@ -581,7 +556,6 @@ static mm_err ensure_working(mm_db *db, const char *doc, const char *actor, int6
 		" WHERE doc_id = ? AND version = ?";
 	fisc_version head;
 	int64_t v;
-	mm_stmt *st = NULL;
 	mm_err rc;
 
 	if ((rc = fisc_version_resolve(db, doc, MM_FISC_WORKING, &head)) != MM_OK)
@@ -589,19 +563,11 @@ static mm_err ensure_working(mm_db *db, const char *doc, const char *actor, int6
 	v = head.version;
 	if (strcmp(head.state, "published") == 0) {
 		v = head.version + 1;
-		if ((rc = insert_version(db, doc, v, actor, now)) != MM_OK)
-			return rc;
-		if ((rc = mm_db_prepare(db, q_copy, &st)) != MM_OK)
-			return rc;
-		if ((rc = mm_stmt_bind_int(st, 1, v)) == MM_OK &&
-		    (rc = mm_stmt_bind_text(st, 2, doc)) == MM_OK &&
-		    (rc = mm_stmt_bind_int(st, 3, head.version)) == MM_OK)
-			rc = mm_stmt_run(st);
-		mm_stmt_done(st);
-		if (rc != MM_OK)
+		if ((rc = insert_version(db, doc, v, actor, now)) != MM_OK ||
+		    (rc = fisc_sql_run(db, q_copy, "iti", v, doc, head.version)) != MM_OK)
 			return rc;
 	} else if (strcmp(head.state, "approved") == 0) {
-		if ((rc = run_one(db, q_unapprove, doc, v, NULL)) != MM_OK)
+		if ((rc = fisc_sql_run(db, q_unapprove, "ti", doc, v)) != MM_OK)
 			return rc;
 	}
 	if ((rc = add_author(db, doc, v, actor)) != MM_OK)
@@ -633,19 +599,10 @@ static mm_err create_job(mm_db *db, void *p)
 	struct create_arg *a = p;
 	int64_t now = mm_time_wall_ms();
 	char target[96];
-	mm_stmt *st = NULL;
 	mm_err rc;
 
-	if ((rc = mm_db_prepare(db, q, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, a->doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, a->edition)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 3, a->title)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 4, now)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 5, a->who->actor)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 6, a->digest)) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
+	rc = fisc_sql_run(db, q, "tititt", a->doc, (int64_t)a->edition, a->title, now, a->who->actor,
+			  a->digest);
 	if (rc == MM_ERR_EXISTS)
 		return mm_err_set(MM_ERR_EXISTS, "FISC response document '%s' already exists", a->doc);
 	if (rc != MM_OK)
@@ -669,7 +626,7 @@ mm_err mm_fisc_doc_create(mm_fisc *f, const mm_fisc_who *who, const char *doc_id
 	if ((rc = fisc_who_check(who)) != MM_OK)
 		return rc;
 	if (!fisc_doc_id_ok(doc_id))
-		return mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
+		return fisc_doc_id_error();
 	if ((rc = text_check("title", title, MM_FISC_TITLE_MAX, true)) != MM_OK)
 		return rc;
 	if ((ed = mm_fisc_catalog_edition(f->cat, edition)) == NULL)
@@ -744,7 +701,7 @@ mm_err mm_fisc_docs(mm_fisc *f, json_t **ret)
 
 	if (arr == NULL)
 		return MM_ERR_NOMEM;
-	if ((rc = with_read(f, docs_read, arr)) != MM_OK) {
+	if ((rc = fisc_with_read(f, docs_read, arr)) != MM_OK) {
 		json_decref(arr);
 		return rc;
 	}
@@ -772,38 +729,20 @@ static mm_err put_cell(mm_db *db, const char *doc, int64_t v, const char *crit,
 				    " AND criterion = ? AND party = ?";
 	static const char q_ins[] = "INSERT INTO fisc_responses (doc_id, version, criterion, party,"
 				    " mark, text_ja, text_en) VALUES (?, ?, ?, ?, ?, ?, ?)";
-	mm_stmt *st = NULL;
 	mm_err rc;
 
-	if ((rc = mm_db_prepare(db, q_del, &st)) != MM_OK)
+	if ((rc = fisc_sql_run(db, q_del, "titt", doc, v, crit, party_names[party])) != MM_OK)
 		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, v)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 3, crit)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 4, party_names[party])) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	if (rc != MM_OK)
-		return rc;
-	if ((rc = mm_db_prepare(db, q_ins, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, v)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 3, crit)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 4, party_names[party])) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 5, mark_names[mark])) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 6, ja ? ja : "")) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 7, en && en[0] ? en : NULL)) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	return rc;
+	return fisc_sql_run(db, q_ins, "tittttt", doc, v, crit, party_names[party], mark_names[mark],
+			    ja ? ja : "", en && en[0] ? en : NULL);
 }
 
 static mm_err clear_review(mm_db *db, const char *doc, int64_t v, const char *crit)
 {
 	static const char q[] = "DELETE FROM fisc_reviews WHERE doc_id = ? AND version = ?"
 				" AND criterion = ?";
-	return run_one(db, q, doc, v, crit);
+
+	return fisc_sql_run(db, q, "tit", doc, v, crit);
 }
 
 static mm_err set_job(mm_db *db, void *p)
@@ -838,7 +777,7 @@ static mm_err doc_criterion(mm_fisc *f, const char *doc, const char *in, char *o
 	mm_err rc;
 
 	if (!fisc_doc_id_ok(doc))
-		return mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
+		return fisc_doc_id_error();
 	if ((rc = mm_store_acquire(f->store, &db)) != MM_OK)
 		return rc;
 	rc = fisc_doc_get(db, doc, &d);
@@ -894,21 +833,11 @@ static mm_err delete_job(mm_db *db, void *p)
 				" AND criterion = ? AND party = ?";
 	struct edit_arg *a = p;
 	char target[96];
-	mm_stmt *st = NULL;
 	int64_t v;
 	mm_err rc;
 
-	if ((rc = ensure_working(db, a->doc, a->who->actor, mm_time_wall_ms(), &v)) != MM_OK)
-		return rc;
-	if ((rc = mm_db_prepare(db, q, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, a->doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, v)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 3, a->crit)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 4, party_names[a->party])) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	if (rc != MM_OK)
+	if ((rc = ensure_working(db, a->doc, a->who->actor, mm_time_wall_ms(), &v)) != MM_OK ||
+	    (rc = fisc_sql_run(db, q, "titt", a->doc, v, a->crit, party_names[a->party])) != MM_OK)
 		return rc;
 	if (mm_db_changes(db) == 0)
 		return mm_err_set(MM_ERR_NOT_FOUND, "no response for %s (%s) in the working copy",
@@ -984,24 +913,6 @@ struct state_arg {
 	int64_t done_version;
 };
 
-static mm_err count_of(mm_db *db, const char *sql, const char *doc, int64_t v, const char *s3,
-		       int64_t *ret)
-{
-	mm_stmt *st = NULL;
-	bool row;
-	mm_err rc;
-
-	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, v)) == MM_OK &&
-	    (s3 == NULL || (rc = mm_stmt_bind_text(st, 3, s3)) == MM_OK) &&
-	    (rc = mm_stmt_step(st, &row)) == MM_OK)
-		*ret = row ? mm_stmt_int(st, 0) : 0;
-	mm_stmt_done(st);
-	return rc;
-}
-
 static mm_err approve_job(mm_db *db, void *p)
 {
 	static const char q_author[] = "SELECT COUNT(*) FROM fisc_authors WHERE doc_id = ?"
@@ -1016,7 +927,6 @@ static mm_err approve_job(mm_db *db, void *p)
 	fisc_version head;
 	char target[96];
 	int64_t n = 0, now = mm_time_wall_ms();
-	mm_stmt *st = NULL;
 	mm_err rc;
 
 	if ((rc = fisc_version_resolve(db, a->doc, MM_FISC_WORKING, &head)) != MM_OK)
@@ -1027,31 +937,23 @@ static mm_err approve_job(mm_db *db, void *p)
 	if (a->version != 0 && a->version != head.version)
 		return mm_err_set(MM_ERR_CONFLICT, "the draft of '%s' is version %lld, not %lld",
 				  a->doc, (long long)head.version, (long long)a->version);
-	if ((rc = count_of(db, q_author, a->doc, head.version, a->who->actor, &n)) != MM_OK)
+	if ((rc = fisc_sql_int(db, q_author, &n, "tit", a->doc, head.version, a->who->actor)) != MM_OK)
 		return rc;
 	if (n > 0)
 		return mm_err_set(MM_ERR_FORBIDDEN, "%.128s edited version %lld of '%s' and cannot "
 				  "approve it; a second person must approve", a->who->actor,
 				  (long long)head.version, a->doc);
-	if ((rc = count_of(db, q_reviews, a->doc, head.version, NULL, &n)) != MM_OK)
+	if ((rc = fisc_sql_int(db, q_reviews, &n, "ti", a->doc, head.version)) != MM_OK)
 		return rc;
 	if (n > 0)
 		return mm_err_set(MM_ERR_CONFLICT, "%lld criteria of '%s' still need review",
 				  (long long)n, a->doc);
-	if ((rc = count_of(db, q_cells, a->doc, head.version, NULL, &n)) != MM_OK)
+	if ((rc = fisc_sql_int(db, q_cells, &n, "ti", a->doc, head.version)) != MM_OK)
 		return rc;
 	if (n == 0)
 		return mm_err_set(MM_ERR_CONFLICT, "version %lld of '%s' has no responses",
 				  (long long)head.version, a->doc);
-	if ((rc = mm_db_prepare(db, q_upd, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, a->who->actor)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, now)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 3, a->doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 4, head.version)) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	if (rc != MM_OK)
+	if ((rc = fisc_sql_run(db, q_upd, "titi", a->who->actor, now, a->doc, head.version)) != MM_OK)
 		return rc;
 	a->done_version = head.version;
 	target_of(target, sizeof(target), a->doc);
@@ -1085,7 +987,7 @@ mm_err mm_fisc_approve(mm_fisc *f, const mm_fisc_who *who, const char *doc_id, i
 	if ((rc = fisc_who_check(who)) != MM_OK)
 		return rc;
 	if (!fisc_doc_id_ok(doc_id))
-		return mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
+		return fisc_doc_id_error();
 	if (version < 0)
 		return mm_err_set(MM_ERR_INVALID, "version must be a positive number");
 	rc = mm_store_write(f->store, approve_job, &a);
@@ -1109,7 +1011,6 @@ static mm_err publish_job(mm_db *db, void *p)
 	fisc_version head;
 	char target[96];
 	int64_t now = mm_time_wall_ms();
-	mm_stmt *st = NULL;
 	mm_err rc;
 
 	if ((rc = fisc_version_resolve(db, a->doc, MM_FISC_WORKING, &head)) != MM_OK)
@@ -1121,16 +1022,8 @@ static mm_err publish_job(mm_db *db, void *p)
 	if (a->version != 0 && a->version != head.version)
 		return mm_err_set(MM_ERR_CONFLICT, "the approved version of '%s' is %lld, not %lld",
 				  a->doc, (long long)head.version, (long long)a->version);
-	if ((rc = mm_db_prepare(db, q_upd, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, a->who->actor)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, now)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 3, a->summary)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 4, a->doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 5, head.version)) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	if (rc != MM_OK)
+	if ((rc = fisc_sql_run(db, q_upd, "titti", a->who->actor, now, a->summary, a->doc,
+			       head.version)) != MM_OK)
 		return rc;
 	a->done_version = head.version;
 	target_of(target, sizeof(target), a->doc);
@@ -1148,7 +1041,7 @@ mm_err mm_fisc_publish(mm_fisc *f, const mm_fisc_who *who, const char *doc_id, i
 	if ((rc = fisc_who_check(who)) != MM_OK)
 		return rc;
 	if (!fisc_doc_id_ok(doc_id))
-		return mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
+		return fisc_doc_id_error();
 	if (version < 0)
 		return mm_err_set(MM_ERR_INVALID, "version must be a positive number");
 	if ((rc = text_check("summary", summary, MM_FISC_SUMMARY_MAX, true)) != MM_OK)
@@ -1248,8 +1141,8 @@ mm_err mm_fisc_history(mm_fisc *f, const char *doc_id, json_t **ret)
 	mm_err rc;
 
 	if (!fisc_doc_id_ok(doc_id))
-		return mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
-	if ((rc = with_read(f, hist_read, &a)) != MM_OK)
+		return fisc_doc_id_error();
+	if ((rc = fisc_with_read(f, hist_read, &a)) != MM_OK)
 		return rc;
 	*ret = a.out;
 	return MM_OK;
@@ -1348,8 +1241,8 @@ mm_err mm_fisc_version_get(mm_fisc *f, const char *doc_id, int64_t version, json
 	mm_err rc;
 
 	if (!fisc_doc_id_ok(doc_id))
-		return mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
-	if ((rc = with_read(f, vget_read, &a)) != MM_OK)
+		return fisc_doc_id_error();
+	if ((rc = fisc_with_read(f, vget_read, &a)) != MM_OK)
 		return rc;
 	*ret = a.out;
 	return MM_OK;
@@ -1461,8 +1354,8 @@ mm_err mm_fisc_version_diff(mm_fisc *f, const char *doc_id, int64_t a, int64_t b
 	mm_err rc;
 
 	if (!fisc_doc_id_ok(doc_id))
-		return mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
-	if ((rc = with_read(f, diff_read, &d)) != MM_OK)
+		return fisc_doc_id_error();
+	if ((rc = fisc_with_read(f, diff_read, &d)) != MM_OK)
 		return rc;
 	*ret = d.out;
 	return MM_OK;
@@ -1490,7 +1383,7 @@ static mm_err import_job(mm_db *db, void *p)
 
 	if ((rc = ensure_working(db, a->doc, a->who->actor, mm_time_wall_ms(), &v)) != MM_OK)
 		return rc;
-	if (a->replace && (rc = run_one(db, q_clear, a->doc, v, NULL)) != MM_OK)
+	if (a->replace && (rc = fisc_sql_run(db, q_clear, "ti", a->doc, v)) != MM_OK)
 		return rc;
 	for (size_t i = 0; i < a->rows->n; i++) {
 		const mm_fisc_csv_row *r = &a->rows->rows[i];
@@ -1565,21 +1458,11 @@ static mm_err carry_job(mm_db *db, void *p)
 	char from[128], target[96];
 	const char *k;
 	json_t *x;
-	mm_stmt *st = NULL;
 	mm_err rc;
 
 	snprintf(from, sizeof(from), "%s@%lld", a->from_doc, (long long)a->from_version);
-	if ((rc = mm_db_prepare(db, q_doc, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_text(st, 1, a->doc)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, a->edition)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 3, a->title)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 4, now)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 5, a->who->actor)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 6, from)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 7, a->digest)) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
+	rc = fisc_sql_run(db, q_doc, "titittt", a->doc, (int64_t)a->edition, a->title, now,
+			  a->who->actor, from, a->digest);
 	if (rc == MM_ERR_EXISTS)
 		return mm_err_set(MM_ERR_EXISTS, "FISC response document '%s' already exists", a->doc);
 	if (rc != MM_OK)
@@ -1593,17 +1476,9 @@ static mm_err carry_job(mm_db *db, void *p)
 		if ((rc = put_cell(db, a->doc, 1, c->crit, c->party, c->mark, c->ja, c->en)) != MM_OK)
 			return rc;
 	}
-	json_object_foreach(a->reviews, k, x) {
-		if ((rc = mm_db_prepare(db, q_rev, &st)) != MM_OK)
+	json_object_foreach(a->reviews, k, x)
+		if ((rc = fisc_sql_run(db, q_rev, "ttt", a->doc, k, json_string_value(x))) != MM_OK)
 			return rc;
-		if ((rc = mm_stmt_bind_text(st, 1, a->doc)) == MM_OK &&
-		    (rc = mm_stmt_bind_text(st, 2, k)) == MM_OK &&
-		    (rc = mm_stmt_bind_text(st, 3, json_string_value(x))) == MM_OK)
-			rc = mm_stmt_run(st);
-		mm_stmt_done(st);
-		if (rc != MM_OK)
-			return rc;
-	}
 	target_of(target, sizeof(target), a->doc);
 	return fisc_audit(db, a->who, "fisc.carry_forward", target, "success",
 			  json_pack("{s:s,s:i,s:I,s:I,s:O}", "from", from, "edition", a->edition,
@@ -1655,7 +1530,7 @@ mm_err mm_fisc_carry_forward(mm_fisc *f, const mm_fisc_who *who, const char *fro
 	if ((rc = fisc_who_check(who)) != MM_OK)
 		goto out;
 	if (!fisc_doc_id_ok(from_doc_id) || !fisc_doc_id_ok(new_doc_id)) {
-		rc = mm_err_set(MM_ERR_INVALID, "document id must match [a-z0-9][a-z0-9._-]{0,63}");
+		rc = fisc_doc_id_error();
 		goto out;
 	}
 	if ((rc = text_check("title", title, MM_FISC_TITLE_MAX, true)) != MM_OK)
@@ -1664,7 +1539,7 @@ mm_err mm_fisc_carry_forward(mm_fisc *f, const mm_fisc_who *who, const char *fro
 		rc = mm_err_set(MM_ERR_NOT_FOUND, "edition %d is not in the catalog", new_edition);
 		goto out;
 	}
-	if ((rc = with_read(f, carry_read_fn, &r)) != MM_OK)
+	if ((rc = fisc_with_read(f, carry_read_fn, &r)) != MM_OK)
 		goto out;
 	if ((ea = mm_fisc_catalog_edition(f->cat, r.d.edition)) == NULL) {
 		rc = mm_err_set(MM_ERR_NOT_FOUND, "edition %d is not in the catalog", r.d.edition);

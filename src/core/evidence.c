@@ -12,7 +12,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static const mm_evidence_check *checks[MM_EVIDENCE_MAX_CHECKS];
 static size_t nchecks;
 
-static bool name_ok(const char *s)
+bool mm_evidence_name_ok(const char *s)
 {
 	size_t seg = 0, dots = 0;
 
@@ -37,7 +37,7 @@ mm_err mm_evidence_register(const mm_evidence_check *c)
 {
 	mm_err rc = MM_OK;
 
-	if (c == NULL || !name_ok(c->name) || c->run == NULL || c->module == NULL ||
+	if (c == NULL || !mm_evidence_name_ok(c->name) || c->run == NULL || c->module == NULL ||
 	    c->title_ja == NULL || c->title_en == NULL)
 		return mm_err_set(MM_ERR_INVALID, "evidence check '%.64s': needs a name "
 				  "module.check ([a-z0-9_]), module, titles and a function",

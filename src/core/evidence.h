@@ -23,6 +23,7 @@
 #define MM_CORE_EVIDENCE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,10 @@ typedef struct mm_evidence_check {
 	const char *description; /* what passes and what fails, English */
 	mm_evidence_fn run;
 } mm_evidence_check;
+
+/* True when name is a valid check name: module.check, [a-z0-9_] segments
+ * separated by dots, at most 64 bytes. */
+bool mm_evidence_name_ok(const char *name);
 
 /* Adds c to the process-wide registry. Registering the same pointer again is
  * a no-op. Errors: MM_ERR_INVALID (bad name, missing field), MM_ERR_EXISTS
