@@ -23,6 +23,7 @@ struct mm_app {
 	mm_store *store;
 	mm_access *access;
 	mm_fisc *fisc;     /* FISC response tables and evidence (src/compliance) */
+	struct mm_audit_log *audit;   /* NULL until the daemon opened it */
 	mm_api *api;
 	int64_t started_ms;
 	const char *version;

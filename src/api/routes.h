@@ -5,6 +5,7 @@
 #include "api/api.h"
 
 extern const mm_route mm_routes_sys[];
+extern const mm_route mm_routes_audit[];
 extern const mm_route mm_routes_fisc[];
 
 #endif

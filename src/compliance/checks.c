@@ -3,10 +3,9 @@
  * dependencies (the audit table, the configuration, the compliance tables).
  * Each is documented in docs/fisc.md ("Evidence checks"). Checks only read.
  *
- *  audit.log_verifiable     audit_events is present, non-empty, sequence
- *                           numbers are dense from 0, every leaf hash equals
- *                           SHA-256(0x00 || body) and the body agrees with the
- *                           row's columns.
+ *  audit.log_verifiable     the audit module's verifier (mm_audit_verify_data_dir)
+ *                           finds the log non-empty and intact against the
+ *                           stored tree and every signed checkpoint.
  *  tls.configured           the API listens with TLS: certificate and key set,
  *                           readable, matching, currently valid, on the
  *                           CRYPTREC list; not applicable when the daemon
@@ -19,6 +18,7 @@
  * audit.log_verifiable before mm_fisc_open; the compliance version then
  * stays unregistered (see fisc_register_builtin_checks).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,133 +26,72 @@
 #include "compliance/internal.h"
 #include "core/json.h"
 #include "core/time.h"
+#include "audit/verify.h"
 #include "crypto/cert.h"
-#include "crypto/crypto.h"
 
 #define DAY_MS (86400LL * 1000)
 
 /* ---- audit.log_verifiable ---- */
 
-static bool text_eq(const json_t *v, const char *s)
+static void hex32(const uint8_t *p, char out[65])
 {
-	if (s == NULL)
-		return v == NULL || json_is_null(v);
-	return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
+	for (size_t i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
-/* Checks one row; returns NULL when it verifies, else a short problem. */
-static const char *audit_row_problem(mm_stmt *st, int64_t expect)
-{
-	static const uint8_t zero = 0;
-	size_t blen = 0, hlen = 0;
-	const void *body = mm_stmt_blob(st, 6, &blen);
-	const void *hash = mm_stmt_blob(st, 7, &hlen);
-	uint8_t leaf[MM_SHA256_LEN];
-	json_t *o;
-	const char *p = NULL;
-
-	if (mm_stmt_int(st, 0) != expect)
-		return "sequence gap";
-	if (body == NULL || hash == NULL || hlen != MM_SHA256_LEN)
-		return "missing body or leaf hash";
-	mm_sha256_2(&zero, 1, body, blen, leaf);
-	if (!mm_crypto_equal(leaf, hash, MM_SHA256_LEN))
-		return "leaf hash does not match the body";
-	if ((o = json_loadb(body, blen, 0, NULL)) == NULL)
-		return "body is not JSON";
-	if (!json_is_integer(json_object_get(o, "seq")) ||
-	    json_integer_value(json_object_get(o, "seq")) != mm_stmt_int(st, 0))
-		p = "body seq differs from the row";
-	else if (!json_is_integer(json_object_get(o, "time_ms")) ||
-		 json_integer_value(json_object_get(o, "time_ms")) != mm_stmt_int(st, 1))
-		p = "body time differs from the row";
-	else if (!text_eq(json_object_get(o, "actor"), mm_stmt_text(st, 2)))
-		p = "body actor differs from the row";
-	else if (!text_eq(json_object_get(o, "action"), mm_stmt_text(st, 3)))
-		p = "body action differs from the row";
-	else if (!text_eq(json_object_get(o, "target"), mm_stmt_text(st, 4)))
-		p = "body target differs from the row";
-	else if (!text_eq(json_object_get(o, "result"), mm_stmt_text(st, 5)))
-		p = "body result differs from the row";
-	json_decref(o);
-	return p;
-}
-
+/*
+ * Runs the audit module's verifier (mm_audit_verify_data_dir) over the
+ * database this store uses, opened read-only: every leaf is recomputed from
+ * the events, the tree rebuilt and compared with the stored tree and every
+ * signed checkpoint (with the keys recorded in the database).
+ */
 static mm_err check_audit_log(const mm_evidence_ctx *ctx, mm_evidence_out *out)
 {
-	static const char q[] = "SELECT seq, time_ms, actor, action, target, result, body, leaf_hash"
-				" FROM audit_events ORDER BY seq";
-	mm_db *db = NULL;
-	mm_stmt *st = NULL;
-	int64_t n = 0, bad = 0, first_bad = -1, expect = 0;
-	const char *first_problem = NULL;
-	char ja[MM_EVIDENCE_FINDING_MAX], en[MM_EVIDENCE_FINDING_MAX];
-	bool row;
+	char dir[PATH_MAX], root[65], ja[MM_EVIDENCE_FINDING_MAX], en[MM_EVIDENCE_FINDING_MAX];
+	mm_audit_verify_report rep;
+	const char *path, *slash;
 	mm_err rc;
 
 	if (ctx->store == NULL)
 		return mm_err_set(MM_ERR_UNAVAILABLE, "no store is open");
-	if ((rc = mm_store_acquire(ctx->store, &db)) != MM_OK)
+	path = mm_store_path(ctx->store);
+	slash = strrchr(path, '/');
+	if (slash == NULL || (size_t)(slash - path) >= sizeof(dir))
+		return mm_err_set(MM_ERR_INTERNAL, "unexpected store path");
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	rc = mm_audit_verify_data_dir(dir, NULL, &rep);
+	if (rc != MM_OK && rc != MM_ERR_VERIFY)
 		return rc;
-	if ((rc = mm_db_begin(db)) != MM_OK)
-		goto out;
-	if (mm_db_prepare(db, q, &st) != MM_OK) {
-		char d[200];
-
-		snprintf(d, sizeof(d), "%s", mm_err_detail(MM_ERR_STORE));
-		snprintf(ja, sizeof(ja), "監査ログのテーブル audit_events を読めません: %s", d);
-		snprintf(en, sizeof(en), "The audit table audit_events cannot be read: %s", d);
-		mm_evidence_set(out, MM_EVIDENCE_FAIL, ja, en);
-		out->data = json_pack("{s:s}", "problem", "audit_events unreadable");
-		mm_db_rollback(db);
-		goto out;
-	}
-	while ((rc = mm_stmt_step(st, &row)) == MM_OK && row) {
-		const char *p = audit_row_problem(st, expect);
-
-		if (p != NULL) {
-			bad++;
-			if (first_problem == NULL) {
-				first_problem = p;
-				first_bad = mm_stmt_int(st, 0);
-			}
+	hex32(rep.root, root);
+	out->data = json_pack("{s:I,s:I,s:I,s:I,s:s,s:s}", "events", (json_int_t)rep.events,
+			      "tree_size", (json_int_t)rep.tree_size, "checkpoints",
+			      (json_int_t)rep.checkpoints, "covered", (json_int_t)rep.covered,
+			      "root", root, "problem", mm_audit_problem_name(rep.problem));
+	if (rc == MM_ERR_VERIFY) {
+		if (out->data != NULL) {
+			json_object_set_new(out->data, "bad_seq", json_integer(rep.bad_seq));
+			json_object_set_new(out->data, "detail", json_string(rep.detail));
 		}
-		expect = mm_stmt_int(st, 0) + 1;
-		n++;
-	}
-	mm_stmt_done(st);
-	st = NULL;
-	if (rc != MM_OK) {
-		mm_db_rollback(db);
-		goto out;
-	}
-	if ((rc = mm_db_commit(db)) != MM_OK)
-		goto out;
-	if (n == 0) {
+		/* The full detail is in data; the finding carries its start. */
+		snprintf(ja, sizeof(ja), "監査ログの検証に失敗しました（%s、seq %lld）: %.300s",
+			 mm_audit_problem_name(rep.problem), (long long)rep.bad_seq, rep.detail);
+		snprintf(en, sizeof(en), "The audit log fails verification (%s at seq %lld): %.300s",
+			 mm_audit_problem_name(rep.problem), (long long)rep.bad_seq, rep.detail);
+		mm_evidence_set(out, MM_EVIDENCE_FAIL, ja, en);
+	} else if (rep.events == 0) {
 		mm_evidence_set(out, MM_EVIDENCE_FAIL, "監査ログにイベントが1件もありません",
 				"The audit log holds no events");
-	} else if (bad > 0) {
-		snprintf(ja, sizeof(ja), "監査ログ %lld 件中 %lld 件が検証に失敗しました（最初は seq %lld: %s）",
-			 (long long)n, (long long)bad, (long long)first_bad, first_problem);
-		snprintf(en, sizeof(en), "%lld of %lld audit events fail verification (first: seq %lld: %s)",
-			 (long long)bad, (long long)n, (long long)first_bad, first_problem);
-		mm_evidence_set(out, MM_EVIDENCE_FAIL, ja, en);
 	} else {
-		snprintf(ja, sizeof(ja), "監査ログ %lld 件を検証しました（連番・リーフハッシュ・内容が一致）",
-			 (long long)n);
-		snprintf(en, sizeof(en), "Verified %lld audit events (sequence, leaf hashes and contents agree)",
-			 (long long)n);
+		snprintf(ja, sizeof(ja), "監査ログ %lld 件を検証しました（署名済みチェックポイント %lld 件、"
+			 "うち %lld 件目までが署名で保護）", (long long)rep.events,
+			 (long long)rep.checkpoints, (long long)rep.covered);
+		snprintf(en, sizeof(en), "Verified %lld audit events (%lld signed checkpoints; the first "
+			 "%lld events are under a signature)", (long long)rep.events,
+			 (long long)rep.checkpoints, (long long)rep.covered);
 		mm_evidence_set(out, MM_EVIDENCE_PASS, ja, en);
 	}
-	out->data = json_pack("{s:I,s:I}", "events", (json_int_t)n, "problems", (json_int_t)bad);
-	if (out->data != NULL && first_problem != NULL) {
-		json_object_set_new(out->data, "first_problem_seq", json_integer(first_bad));
-		json_object_set_new(out->data, "first_problem", json_string(first_problem));
-	}
-out:
-	mm_stmt_done(st);
-	mm_store_release(ctx->store, db);
-	return rc;
+	return MM_OK;
 }
 
 static const mm_evidence_check audit_log_check = {
@@ -160,12 +99,13 @@ static const mm_evidence_check audit_log_check = {
 	.module = "compliance",
 	.title_ja = "監査ログが存在し、改ざんされていないことを検証できる",
 	.title_en = "The audit log exists and verifies",
-	.description = "Reads every row of audit_events in one snapshot. Passes when there is at "
-		       "least one event, sequence numbers run 0..n-1 without gaps, each leaf_hash "
-		       "is SHA-256(0x00 || body), and the body's seq, time_ms, actor, action, "
-		       "target and result equal the row's columns. Fails otherwise, naming the "
-		       "first bad sequence number. Truncation of the newest events is detected "
-		       "by the audit module's checkpoint check, not here.",
+	.description = "Runs the audit module's verifier over this store's database (read-only): "
+		       "every leaf is recomputed from the events, the RFC 9162 tree rebuilt and "
+		       "compared with the stored tree and with every signed checkpoint. Passes "
+		       "when there is at least one event and nothing was modified, deleted, "
+		       "reordered, inserted or truncated; fails naming the problem and the first "
+		       "bad sequence number. Freshness of checkpoints is the separate "
+		       "audit.checkpoint_published check.",
 	.run = check_audit_log,
 };
 

@@ -383,6 +383,8 @@ static mm_err enqueue(mm_store *s, struct job *j)
 	pthread_mutex_lock(&s->mu);
 	if (s->stopping) {
 		pthread_mutex_unlock(&s->mu);
+		if (s->opts.read_only)
+			return mm_err_set(MM_ERR_UNAVAILABLE, "the store is open read-only");
 		return mm_err_set(MM_ERR_UNAVAILABLE, "the store is closing");
 	}
 	j->next = NULL;
@@ -444,6 +446,42 @@ mm_err mm_store_add_group_hook(mm_store *s, mm_store_pre_fn pre, mm_store_post_f
 	return MM_OK;
 }
 
+struct unhook {
+	mm_store *s;
+	void *arg;
+};
+
+static void unhook(mm_store *s, void *arg)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < s->nhooks; i++)
+		if (s->hooks[i].arg != arg)
+			s->hooks[j++] = s->hooks[i];
+	s->nhooks = j;
+}
+
+static mm_err unhook_job(mm_db *db, void *p)
+{
+	struct unhook *u = p;
+
+	/* On the writer thread, between jobs: the hook loops of this group
+	 * read nhooks afresh, so they simply no longer see the hook. */
+	unhook(u->s, u->arg);
+	return MM_OK;
+}
+
+mm_err mm_store_remove_group_hooks(mm_store *s, void *arg)
+{
+	struct unhook u = { s, arg };
+
+	if (!s->writer_started) {
+		unhook(s, arg);
+		return MM_OK;
+	}
+	return mm_store_write(s, unhook_job, &u);
+}
+
 void mm_store_get_stats(mm_store *s, mm_store_stats *ret)
 {
 	pthread_mutex_lock(&s->mu);
@@ -460,7 +498,7 @@ mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
 
 	if (opts->dir == NULL || opts->dir[0] == '\0')
 		return mm_err_set(MM_ERR_CONFIG, "data directory not set");
-	if (mkdir(opts->dir, 0700) != 0 && errno != EEXIST)
+	if (!opts->read_only && mkdir(opts->dir, 0700) != 0 && errno != EEXIST)
 		return mm_err_set(MM_ERR_IO, "cannot create %s: %s", opts->dir, strerror(errno));
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -478,6 +516,22 @@ mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
 	pthread_cond_init(&s->done_cv, NULL);
+	if (s->opts.read_only) {
+		struct stat sb;
+		mm_db *db = NULL;
+
+		if (stat(s->path, &sb) != 0) {
+			rc = mm_err_set(MM_ERR_IO, "cannot open %s: %s", s->path, strerror(errno));
+			goto fail;
+		}
+		/* Open one reader now so that errors surface here. */
+		if ((rc = db_open(s, false, &db)) != MM_OK)
+			goto fail;
+		s->free_list = db;
+		s->stopping = true; /* refuses writes */
+		*ret = s;
+		return MM_OK;
+	}
 	if ((rc = db_open(s, true, &s->writer_db)) != MM_OK)
 		goto fail;
 	(void)chmod(s->path, 0600);
