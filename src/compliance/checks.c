@@ -6,6 +6,8 @@
  *  audit.log_verifiable     the audit module's verifier (mm_audit_verify_data_dir)
  *                           finds the log non-empty and intact against the
  *                           stored tree and every signed checkpoint.
+ *  audit.checkpoint_published  no audit event stays outside a signed
+ *                           checkpoint for longer than params.max_age_hours.
  *  tls.configured           the API listens with TLS: certificate and key set,
  *                           readable, matching, currently valid, on the
  *                           CRYPTREC list; not applicable when the daemon
@@ -107,6 +109,87 @@ static const mm_evidence_check audit_log_check = {
 		       "bad sequence number. Freshness of checkpoints is the separate "
 		       "audit.checkpoint_published check.",
 	.run = check_audit_log,
+};
+
+/* ---- audit.checkpoint_published ---- */
+
+static mm_err check_checkpoint(const mm_evidence_ctx *ctx, mm_evidence_out *out)
+{
+	char ja[MM_EVIDENCE_FINDING_MAX], en[MM_EVIDENCE_FINDING_MAX];
+	char cpt[MM_TIME_RFC3339_LEN] = "", evt[MM_TIME_RFC3339_LEN];
+	mm_audit_checkpoint cp;
+	mm_audit_filter flt;
+	json_t *events = NULL;
+	int64_t size = 0, covered = 0, oldest = 0, next, max_age = 24;
+	bool have_cp = false;
+	mm_err rc;
+
+	memset(&cp, 0, sizeof(cp));
+	if (ctx->store == NULL)
+		return mm_err_set(MM_ERR_UNAVAILABLE, "no store is open");
+	if (ctx->params != NULL &&
+	    (rc = mm_json_int(ctx->params, "max_age_hours", false, 1, 8760, &max_age)) != MM_OK)
+		return rc;
+	if ((rc = mm_audit_tree_size(ctx->store, &size)) != MM_OK)
+		return rc;
+	rc = mm_audit_latest_checkpoint(ctx->store, &cp);
+	if (rc == MM_OK) {
+		have_cp = true;
+		covered = cp.size;
+		mm_time_format(cp.time_ms, cpt);
+	} else if (rc != MM_ERR_NOT_FOUND) {
+		return rc;
+	}
+	if (size > covered) {
+		/* The oldest event not yet under a signed checkpoint. */
+		mm_audit_filter_init(&flt);
+		flt.seq_from = covered;
+		flt.limit = 1;
+		if ((rc = mm_audit_query(ctx->store, &flt, &events, &next)) != MM_OK)
+			goto out;
+		oldest = json_integer_value(json_object_get(json_array_get(events, 0), "time_ms"));
+	}
+	out->data = json_pack("{s:I,s:I,s:I,s:o}", "tree_size", (json_int_t)size, "covered",
+			      (json_int_t)covered, "max_age_hours", (json_int_t)max_age,
+			      "checkpoint_time", have_cp ? json_string(cpt) : json_null());
+	if (size == 0) {
+		mm_evidence_set(out, MM_EVIDENCE_NOT_APPLICABLE, "監査ログにまだイベントがありません",
+				"The audit log has no events yet");
+	} else if (size <= covered) {
+		snprintf(ja, sizeof(ja), "%s の署名済みチェックポイントが全 %lld 件を保護しています", cpt,
+			 (long long)size);
+		snprintf(en, sizeof(en), "The checkpoint signed at %s covers all %lld events", cpt,
+			 (long long)size);
+		mm_evidence_set(out, MM_EVIDENCE_PASS, ja, en);
+	} else {
+		bool late = ctx->now_ms - oldest > max_age * 3600 * 1000;
+
+		mm_time_format(oldest, evt);
+		snprintf(ja, sizeof(ja), "%lld 件（%s 以降）が署名済みチェックポイントの外です%s",
+			 (long long)(size - covered), evt,
+			 late ? "（許容時間を超過）" : "（許容時間内）");
+		snprintf(en, sizeof(en), "%lld events (since %s) are not yet under a signed checkpoint%s",
+			 (long long)(size - covered), evt,
+			 late ? ", for longer than allowed" : ", within the allowed time");
+		mm_evidence_set(out, late ? MM_EVIDENCE_FAIL : MM_EVIDENCE_PASS, ja, en);
+	}
+	rc = MM_OK;
+out:
+	json_decref(events);
+	mm_audit_checkpoint_release(&cp);
+	return rc;
+}
+
+static const mm_evidence_check checkpoint_check = {
+	.name = "audit.checkpoint_published",
+	.module = "compliance",
+	.title_ja = "監査ログのチェックポイントが一定時間内に署名・公開されている",
+	.title_en = "Audit events are under a signed checkpoint within N hours",
+	.description = "Compares the audit tree size with the latest signed checkpoint. Passes "
+		       "when every event is covered, or when the oldest uncovered event is younger "
+		       "than params.max_age_hours (default 24); fails when it is older (including "
+		       "when no checkpoint was ever signed); not applicable on an empty log.",
+	.run = check_checkpoint,
 };
 
 /* ---- tls.configured ---- */
@@ -322,8 +405,8 @@ static const mm_evidence_check published_check = {
 
 mm_err fisc_register_builtin_checks(void)
 {
-	static const mm_evidence_check *const builtin[] = { &audit_log_check, &tls_check,
-							    &published_check };
+	static const mm_evidence_check *const builtin[] = { &audit_log_check, &checkpoint_check,
+							    &tls_check, &published_check };
 	mm_err rc;
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {

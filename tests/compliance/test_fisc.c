@@ -27,6 +27,7 @@
 #include "audit/audit.h"
 #include "compliance/fisc.h"
 #include "core/evidence.h"
+#include "crypto/sign.h"
 
 struct env {
 	char dir[256];
@@ -708,6 +709,45 @@ static void test_audit_check_deleted_row(void **state)
 	assert_string_equal(evaluate(e, "audit.log_verifiable"), "fail");
 }
 
+static mm_err sign_ed25519(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+	return mm_ed25519_sign(ctx, msg, len, sig);
+}
+
+static void test_checkpoint_check_flips(void **state)
+{
+	struct env *e = *state;
+	mm_ed25519_key *key = NULL;
+	mm_audit_signer signer;
+
+	/* An empty log: nothing to cover. */
+	assert_string_equal(evaluate(e, "audit.checkpoint_published"), "not_applicable");
+	/* Fresh events without any checkpoint yet: within the allowed 24 h. */
+	assert_int_equal(mm_fisc_doc_create(e->f, &alice, "d", 12, "d"), MM_OK);
+	assert_string_equal(evaluate(e, "audit.checkpoint_published"), "pass");
+	/* The oldest unsigned event is days old: fails. */
+	tamper(e, "UPDATE audit_events SET time_ms = 1000 WHERE seq = 0");
+	assert_string_equal(evaluate(e, "audit.checkpoint_published"), "fail");
+	/* A signed checkpoint over everything: passes. */
+	memset(&signer, 0, sizeof(signer));
+	assert_int_equal(mm_ed25519_generate(&key), MM_OK);
+	assert_int_equal(mm_ed25519_export_public(key, signer.public_key), MM_OK);
+	signer.key_name = "mamori.test/audit";
+	signer.sign = sign_ed25519;
+	signer.ctx = key;
+	assert_int_equal(mm_audit_set_signer(e->audit, &signer), MM_OK);
+	assert_int_equal(mm_audit_checkpoint_now(e->audit, NULL), MM_OK);
+	assert_string_equal(evaluate(e, "audit.checkpoint_published"), "pass");
+	/* New events after it, then left unsigned for too long: fails again. */
+	assert_int_equal(mm_fisc_doc_create(e->f, &alice, "d2", 12, "d2"), MM_OK);
+	assert_string_equal(evaluate(e, "audit.checkpoint_published"), "pass");
+	tamper(e, "UPDATE audit_events SET time_ms = 1000 WHERE seq = (SELECT MAX(tree_size)"
+		  " FROM audit_checkpoints)");
+	assert_string_equal(evaluate(e, "audit.checkpoint_published"), "fail");
+	assert_int_equal(mm_audit_set_signer(e->audit, NULL), MM_OK);
+	mm_ed25519_key_free(key);
+}
+
 /* Writes a self-signed certificate and key. kind 0: EC P-256, 1: RSA 1024.
  * key_of: when not NULL, the key file gets this key instead (mismatch). */
 static EVP_PKEY *make_cert(const char *cert, const char *key, int kind, long from_s, long to_s,
@@ -1084,6 +1124,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_audit_check_flips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_check_inserted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_check_deleted_row, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_check_flips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_check_flips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evidence_registry_and_coverage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reports_template_and_selection, setup, teardown),
