@@ -24,6 +24,7 @@ struct mm_app {
 	mm_access *access;
 	mm_fisc *fisc;     /* FISC response tables and evidence (src/compliance) */
 	struct mm_audit_log *audit;   /* NULL until the daemon opened it */
+	struct mm_keys *keys;   /* key manager and seal (src/keys); NULL if not opened */
 	mm_api *api;
 	int64_t started_ms;
 	const char *version;

@@ -1,24 +1,43 @@
-/* modules.c: the modules the daemon runs; see modules.h. */
+/*
+ * modules.c: the modules the daemon runs; see modules.h.
+ *
+ * Wiring between modules lives here, not in the modules: the audit log's
+ * checkpoint signer is the key manager's internal Ed25519 key, available
+ * only while unsealed. The tick installs it once the key manager is
+ * unsealed (by shares over the API, or by the key file at start) and
+ * removes it once sealed, so checkpoints are signed only with the real key.
+ */
 #include "daemon/modules.h"
 
 #include <inttypes.h>
+#include <string.h>
 
 #include "access/access.h"
 #include "audit/audit.h"
 #include "compliance/fisc.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "keys/keys.h"
+#include "keys/named.h"
 
 const mm_migration_set *const mm_daemon_migrations[] = {
 	&mm_audit_migrations,
 	&mm_access_migrations,
+	&mm_keys_migrations,
 	&mm_compliance_migrations,
 };
 const size_t mm_daemon_nmigrations = sizeof(mm_daemon_migrations) / sizeof(mm_daemon_migrations[0]);
 
-/* The audit log. Its checkpoint signer is installed by the key-management
- * module once the signing key is unsealed (mm_audit_set_signer); until then
- * events are appended and hashed, and checkpoints wait. */
+static bool signer_installed;
+
+/* Sealed means "the root key is initialised but not in memory": before the
+ * seal is initialised (first run) every route is served so the first
+ * administrator can be created and can initialise the seal. */
+static bool keys_sealed(mm_app *app)
+{
+	return app->keys != NULL && mm_keys_is_sealed(app->keys);
+}
+
 static mm_err audit_open(mm_app *app)
 {
 	const mm_config *cfg = app->cfg;
@@ -31,6 +50,72 @@ static mm_err audit_open(mm_app *app)
 	};
 
 	return mm_audit_open(app->store, &o, &app->audit);
+}
+
+static mm_err keys_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+	mm_keys_signer *ks = ctx;
+
+	return ks->sign(ks->ctx, msg, len, sig);
+}
+
+/* Installs or removes the audit signer to match the seal state. */
+static void sync_audit_signer(mm_app *app)
+{
+	static mm_keys_signer ks;
+	bool unsealed = app->keys != NULL && mm_keys_is_unsealed(app->keys);
+	mm_err rc;
+
+	if (app->audit == NULL || unsealed == signer_installed)
+		return;
+	if (unsealed) {
+		mm_audit_signer as = { .key_name = NULL, .sign = keys_sign, .ctx = &ks };
+
+		if ((rc = mm_keys_audit_signer(app->keys, &ks)) != MM_OK) {
+			mm_logkv(MM_LOG_WARN, "audit.signer_unavailable", "detail", mm_err_detail(rc), NULL);
+			return;
+		}
+		memcpy(as.public_key, ks.public_key, sizeof(as.public_key));
+		if ((rc = mm_audit_set_signer(app->audit, &as)) != MM_OK) {
+			mm_logkv(MM_LOG_ERROR, "audit.signer_install_failed", "detail",
+				 mm_err_detail(rc), NULL);
+			return;
+		}
+		signer_installed = true;
+	} else {
+		if ((rc = mm_audit_set_signer(app->audit, NULL)) != MM_OK)
+			mm_logkv(MM_LOG_ERROR, "audit.signer_remove_failed", "detail",
+				 mm_err_detail(rc), NULL);
+		signer_installed = false;
+	}
+}
+
+static mm_err keys_open(mm_app *app)
+{
+	mm_keys_opts ko = { app->store, app->cfg->unseal_key_file };
+	mm_keys_hardening h;
+	mm_err rc;
+
+	/* Key material goes to OpenSSL's locked secure heap (the process is
+	 * already non-dumpable with RLIMIT_CORE 0; this repeats that and adds
+	 * the heap). Failure to lock is reported, not fatal. */
+	if ((rc = mm_keys_harden_process(1 << 20, &h)) != MM_OK)
+		mm_logkv(MM_LOG_WARN, "keys.harden_incomplete", "detail", mm_err_detail(rc), NULL);
+	if (!h.memory_locked)
+		mm_logkv(MM_LOG_WARN, "keys.memory_not_locked",
+			 "detail", "secure heap could not be mlock'ed (RLIMIT_MEMLOCK)", NULL);
+	if ((rc = mm_keys_open(&ko, &app->keys)) != MM_OK)
+		return rc;
+	app->sealed = keys_sealed;
+	if (app->cfg->unseal_key_file != NULL) {
+		mm_keys_status s;
+
+		mm_keys_status_get(app->keys, &s);
+		if (s.initialized && (rc = mm_keys_unseal_from_file(app->keys, NULL)) != MM_OK)
+			mm_logkv(MM_LOG_ERROR, "keys.auto_unseal_failed", "code", mm_err_name(rc),
+				 "detail", mm_err_detail(rc), NULL);
+	}
+	return MM_OK;
 }
 
 /* FISC catalog, response tables and evidence; opened after the audit log so
@@ -53,32 +138,63 @@ mm_err mm_daemon_modules_open(mm_app *app)
 
 	if ((rc = audit_open(app)) != MM_OK)
 		return rc;
+	if ((rc = keys_open(app)) != MM_OK)
+		return rc;
+	sync_audit_signer(app);
 	return fisc_open(app);
 }
 
 void mm_daemon_modules_tick(mm_app *app)
 {
+	static int64_t last_rotate_check;
+	int64_t now = mm_time_wall_ms();
 	mm_err rc;
 
-	if (app->audit != NULL && (rc = mm_audit_tick(app->audit, mm_time_wall_ms())) != MM_OK)
+	sync_audit_signer(app);
+	if (app->audit != NULL && signer_installed &&
+	    (rc = mm_audit_tick(app->audit, now)) != MM_OK && rc != MM_ERR_SEALED)
 		mm_logkv(MM_LOG_WARN, "audit.checkpoint_failed", "error", mm_err_detail(rc), NULL);
+	/* Auto-rotation needs minute precision at most. */
+	if (app->keys != NULL && now - last_rotate_check >= 60000) {
+		size_t n = 0;
+
+		last_rotate_check = now;
+		rc = mm_keys_tick(app->keys, now, &n);
+		if (rc != MM_OK && rc != MM_ERR_SEALED)
+			mm_logkv(MM_LOG_ERROR, "keys.auto_rotate_failed", "code", mm_err_name(rc), NULL);
+	}
 }
 
 void mm_daemon_modules_banner(mm_app *app, FILE *f)
 {
+	mm_keys_status s;
 	int64_t size = 0;
 
-	if (app->audit == NULL)
+	if (app->audit != NULL) {
+		mm_audit_head(app->audit, &size, NULL);
+		fprintf(f, "Audit log: %" PRId64 " events; checkpoints are signed while unsealed.\n",
+			size);
+	}
+	if (app->keys == NULL)
 		return;
-	mm_audit_head(app->audit, &size, NULL);
-	fprintf(f, "audit log: %" PRId64 " events; checkpoints are signed once the audit key "
-		"is available\n", size);
+	mm_keys_status_get(app->keys, &s);
+	if (!s.initialized)
+		fprintf(f, "Keys: the seal is not initialised; after init run\n"
+			   "  mamori seal init --shares 5 --threshold 3\n");
+	else if (s.sealed)
+		fprintf(f, "Keys: sealed (%u of %u unseal shares needed): run `mamori unseal`\n",
+			s.threshold, s.shares);
+	else
+		fprintf(f, "Keys: unsealed (%s)\n", s.unseal_method ? s.unseal_method : "?");
 }
 
 void mm_daemon_modules_close(mm_app *app)
 {
 	mm_fisc_close(app->fisc);
 	app->fisc = NULL;
+	mm_keys_close(app->keys);
+	app->keys = NULL;
 	mm_audit_close(app->audit);
 	app->audit = NULL;
+	signer_installed = false;
 }
