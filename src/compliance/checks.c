@@ -8,6 +8,10 @@
  *                           stored tree and every signed checkpoint.
  *  audit.checkpoint_published  no audit event stays outside a signed
  *                           checkpoint for longer than params.max_age_hours.
+ *  keys.cryptrec_algorithms every named key's type is on the key manager's
+ *                           CRYPTREC list.
+ *  keys.rotated             every enabled named key was created or rotated
+ *                           within params.max_age_days.
  *  tls.configured           the API listens with TLS: certificate and key set,
  *                           readable, matching, currently valid, on the
  *                           CRYPTREC list; not applicable when the daemon
@@ -30,6 +34,7 @@
 #include "core/time.h"
 #include "audit/verify.h"
 #include "crypto/cert.h"
+#include "keys/named.h"
 
 #define DAY_MS (86400LL * 1000)
 
@@ -190,6 +195,192 @@ static const mm_evidence_check checkpoint_check = {
 		       "than params.max_age_hours (default 24); fails when it is older (including "
 		       "when no checkpoint was ever signed); not applicable on an empty log.",
 	.run = check_checkpoint,
+};
+
+/* ---- keys.cryptrec_algorithms, keys.rotated ---- */
+
+/* Reads the named keys' metadata (never material) straight from the keys
+ * module's table, so that the checks need no key-manager handle and work
+ * sealed. Calls fn for each key; a store without the keys tables is an
+ * error (the keys module is not installed). */
+typedef void (*key_fn)(void *arg, const char *name, const char *type, bool disabled,
+		       int64_t created_ms, int64_t rotated_ms);
+
+static mm_err each_key(mm_store *store, key_fn fn, void *arg, int64_t *ret_n)
+{
+	static const char q[] = "SELECT name, type, disabled, created_ms, rotated_ms FROM keys_named"
+				" ORDER BY name";
+	mm_db *db = NULL;
+	mm_stmt *st = NULL;
+	int64_t n = 0;
+	bool row;
+	mm_err rc;
+
+	if (store == NULL)
+		return mm_err_set(MM_ERR_UNAVAILABLE, "no store is open");
+	if ((rc = mm_store_acquire(store, &db)) != MM_OK)
+		return rc;
+	if ((rc = mm_db_prepare(db, q, &st)) != MM_OK) {
+		rc = mm_err_set(MM_ERR_UNAVAILABLE, "the key manager's tables are not in this store");
+		goto out;
+	}
+	while ((rc = mm_stmt_step(st, &row)) == MM_OK && row) {
+		fn(arg, mm_stmt_text(st, 0), mm_stmt_text(st, 1), mm_stmt_int(st, 2) != 0,
+		   mm_stmt_int(st, 3), mm_stmt_int(st, 4));
+		n++;
+	}
+	if (rc == MM_OK)
+		*ret_n = n;
+out:
+	mm_stmt_done(st);
+	mm_store_release(store, db);
+	return rc;
+}
+
+struct alg_scan {
+	json_t *listed;   /* algorithm names on the list, from the keys module */
+	json_t *keys;     /* [{name, type, listed}] */
+	json_t *bad;      /* names of keys whose type is not listed */
+};
+
+static void alg_one(void *p, const char *name, const char *type, bool disabled, int64_t created_ms,
+		    int64_t rotated_ms)
+{
+	struct alg_scan *a = p;
+	bool ok = false;
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(json_object_get(a->listed, "algorithms"), i, x)
+		ok |= strcmp(json_string_value(json_object_get(x, "name")), type) == 0 &&
+		      strcmp(json_string_value(json_object_get(x, "use")), "named-key") == 0;
+	json_array_append_new(a->keys, json_pack("{s:s,s:s,s:b}", "name", name, "type", type,
+						 "cryptrec", ok));
+	if (!ok)
+		json_array_append_new(a->bad, json_string(name));
+}
+
+static mm_err check_key_algorithms(const mm_evidence_ctx *ctx, mm_evidence_out *out)
+{
+	struct alg_scan a = { mm_keys_algorithms_json(), json_array(), json_array() };
+	char ja[MM_EVIDENCE_FINDING_MAX], en[MM_EVIDENCE_FINDING_MAX];
+	int64_t n = 0;
+	mm_err rc;
+
+	if (a.listed == NULL || a.keys == NULL || a.bad == NULL) {
+		rc = MM_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = each_key(ctx->store, alg_one, &a, &n)) != MM_OK)
+		goto out;
+	if (n == 0) {
+		mm_evidence_set(out, MM_EVIDENCE_NOT_APPLICABLE, "鍵管理に名前付き鍵がありません",
+				"The key manager holds no named keys");
+	} else if (json_array_size(a.bad) > 0) {
+		snprintf(ja, sizeof(ja), "%zu 件の鍵が CRYPTREC 暗号リスト外の方式です（最初: %s）",
+			 json_array_size(a.bad), json_string_value(json_array_get(a.bad, 0)));
+		snprintf(en, sizeof(en), "%zu keys use an algorithm that is not on the CRYPTREC list "
+			 "(first: %s)", json_array_size(a.bad), json_string_value(json_array_get(a.bad, 0)));
+		mm_evidence_set(out, MM_EVIDENCE_FAIL, ja, en);
+	} else {
+		snprintf(ja, sizeof(ja), "名前付き鍵 %lld 件はすべて CRYPTREC 電子政府推奨暗号の方式です",
+			 (long long)n);
+		snprintf(en, sizeof(en), "All %lld named keys use algorithms on the CRYPTREC "
+			 "e-Government Recommended Ciphers List", (long long)n);
+		mm_evidence_set(out, MM_EVIDENCE_PASS, ja, en);
+	}
+	out->data = json_pack("{s:O,s:O,s:O}", "keys", a.keys, "not_listed", a.bad, "list",
+			      json_object_get(a.listed, "source"));
+out:
+	json_decref(a.listed);
+	json_decref(a.keys);
+	json_decref(a.bad);
+	return rc;
+}
+
+static const mm_evidence_check key_algorithms_check = {
+	.name = "keys.cryptrec_algorithms",
+	.module = "compliance",
+	.title_ja = "鍵が CRYPTREC 推奨の方式を使っている",
+	.title_en = "Keys use algorithms on the CRYPTREC list",
+	.description = "Reads the named keys (metadata only) and compares each key's type with the "
+		       "key manager's list of algorithms on the CRYPTREC e-Government Recommended "
+		       "Ciphers List (mm_keys_algorithms_json). Passes when every key's type is "
+		       "listed; fails naming the first key that is not; not applicable without "
+		       "named keys.",
+	.run = check_key_algorithms,
+};
+
+struct rot_scan {
+	int64_t now, max_ms, enabled;
+	json_t *stale;    /* [{name, last_rotated}] */
+};
+
+static void rot_one(void *p, const char *name, const char *type, bool disabled, int64_t created_ms,
+		    int64_t rotated_ms)
+{
+	struct rot_scan *r = p;
+	int64_t last = rotated_ms > created_ms ? rotated_ms : created_ms;
+	char t[MM_TIME_RFC3339_LEN];
+
+	if (disabled)
+		return;
+	r->enabled++;
+	if (r->now - last <= r->max_ms)
+		return;
+	mm_time_format(last, t);
+	json_array_append_new(r->stale, json_pack("{s:s,s:s}", "name", name, "last_rotated", t));
+}
+
+static mm_err check_key_rotation(const mm_evidence_ctx *ctx, mm_evidence_out *out)
+{
+	struct rot_scan r = { ctx->now_ms, 0, 0, json_array() };
+	char ja[MM_EVIDENCE_FINDING_MAX], en[MM_EVIDENCE_FINDING_MAX];
+	int64_t max_days = 365, n = 0;
+	mm_err rc;
+
+	if (r.stale == NULL)
+		return MM_ERR_NOMEM;
+	if (ctx->params != NULL &&
+	    (rc = mm_json_int(ctx->params, "max_age_days", false, 1, 3650, &max_days)) != MM_OK)
+		goto out;
+	r.max_ms = max_days * DAY_MS;
+	if ((rc = each_key(ctx->store, rot_one, &r, &n)) != MM_OK)
+		goto out;
+	if (r.enabled == 0) {
+		mm_evidence_set(out, MM_EVIDENCE_NOT_APPLICABLE, "有効な名前付き鍵がありません",
+				"The key manager holds no enabled named keys");
+	} else if (json_array_size(r.stale) > 0) {
+		const char *first = json_string_value(json_object_get(json_array_get(r.stale, 0), "name"));
+
+		snprintf(ja, sizeof(ja), "%zu 件の鍵が %lld 日以上更新されていません（最初: %s）",
+			 json_array_size(r.stale), (long long)max_days, first);
+		snprintf(en, sizeof(en), "%zu keys were not rotated for more than %lld days (first: %s)",
+			 json_array_size(r.stale), (long long)max_days, first);
+		mm_evidence_set(out, MM_EVIDENCE_FAIL, ja, en);
+	} else {
+		snprintf(ja, sizeof(ja), "有効な鍵 %lld 件はすべて %lld 日以内に作成または更新されています",
+			 (long long)r.enabled, (long long)max_days);
+		snprintf(en, sizeof(en), "All %lld enabled keys were created or rotated within %lld days",
+			 (long long)r.enabled, (long long)max_days);
+		mm_evidence_set(out, MM_EVIDENCE_PASS, ja, en);
+	}
+	out->data = json_pack("{s:I,s:I,s:O}", "enabled_keys", (json_int_t)r.enabled, "max_age_days",
+			      (json_int_t)max_days, "stale", r.stale);
+out:
+	json_decref(r.stale);
+	return rc;
+}
+
+static const mm_evidence_check key_rotation_check = {
+	.name = "keys.rotated",
+	.module = "compliance",
+	.title_ja = "鍵が一定日数内に更新されている",
+	.title_en = "Keys were rotated within N days",
+	.description = "Reads the named keys (metadata only). Passes when every enabled key was "
+		       "created or last rotated within params.max_age_days (default 365); fails "
+		       "naming the first stale key; not applicable without enabled keys.",
+	.run = check_key_rotation,
 };
 
 /* ---- tls.configured ---- */
@@ -406,7 +597,9 @@ static const mm_evidence_check published_check = {
 mm_err fisc_register_builtin_checks(void)
 {
 	static const mm_evidence_check *const builtin[] = { &audit_log_check, &checkpoint_check,
-							    &tls_check, &published_check };
+							    &key_algorithms_check,
+							    &key_rotation_check, &tls_check,
+							    &published_check };
 	mm_err rc;
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {

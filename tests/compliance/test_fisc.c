@@ -28,6 +28,7 @@
 #include "compliance/fisc.h"
 #include "core/evidence.h"
 #include "crypto/sign.h"
+#include "keys/named.h"
 
 struct env {
 	char dir[256];
@@ -45,7 +46,8 @@ static const mm_fisc_who dave = { "user:dave", NULL, NULL };
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	const mm_migration_set *sets[] = { &mm_audit_migrations, &mm_compliance_migrations };
+	const mm_migration_set *sets[] = { &mm_audit_migrations, &mm_keys_migrations,
+					   &mm_compliance_migrations };
 	mm_store_opts so;
 	mm_fisc_opts fo;
 
@@ -56,7 +58,7 @@ static int setup(void **state)
 	so.dir = e->dir;
 	so.sync_full = false;
 	assert_int_equal(mm_store_open(&so, &e->store), MM_OK);
-	assert_int_equal(mm_store_migrate(e->store, sets, 2), MM_OK);
+	assert_int_equal(mm_store_migrate(e->store, sets, 3), MM_OK);
 	{
 		/* The audit log keeps its tree as the daemon's does (no signer:
 		 * no checkpoints). */
@@ -748,6 +750,42 @@ static void test_checkpoint_check_flips(void **state)
 	mm_ed25519_key_free(key);
 }
 
+/* Keys checks against the real key manager: a listed algorithm passes, a
+ * stale key fails until it is rotated, an unlisted type fails. */
+static void test_keys_checks_flip(void **state)
+{
+	struct env *e = *state;
+	mm_keys_opts ko = { e->store, NULL };
+	mm_keys_create_opts co;
+	mm_keys_shares sh;
+	mm_keys *k = NULL;
+
+	assert_string_equal(evaluate(e, "keys.cryptrec_algorithms"), "not_applicable");
+	assert_string_equal(evaluate(e, "keys.rotated"), "not_applicable");
+	assert_int_equal(mm_keys_open(&ko, &k), MM_OK);
+	memset(&sh, 0, sizeof(sh));
+	assert_int_equal(mm_keys_init(k, NULL, 1, 1, &sh), MM_OK);
+	assert_int_equal(mm_keys_unseal_submit(k, NULL, sh.shares[0], NULL), MM_OK);
+	mm_keys_shares_release(&sh);
+	memset(&co, 0, sizeof(co));
+	co.type = MM_KEY_AES256_GCM;
+	assert_int_equal(mm_keys_create(k, NULL, "customer-data", &co), MM_OK);
+	co.type = MM_KEY_ED25519;
+	assert_int_equal(mm_keys_create(k, NULL, "report-signing", &co), MM_OK);
+	assert_string_equal(evaluate(e, "keys.cryptrec_algorithms"), "pass");
+	assert_string_equal(evaluate(e, "keys.rotated"), "pass");
+	/* Not rotated for two years: fails; rotating it passes again. */
+	tamper(e, "UPDATE keys_named SET created_ms = 1000, rotated_ms = 1000"
+		  " WHERE name = 'customer-data'");
+	assert_string_equal(evaluate(e, "keys.rotated"), "fail");
+	assert_int_equal(mm_keys_rotate(k, NULL, "customer-data", NULL), MM_OK);
+	assert_string_equal(evaluate(e, "keys.rotated"), "pass");
+	/* A key whose type is not on the list: fails. */
+	tamper(e, "UPDATE keys_named SET type = 'des-cbc' WHERE name = 'report-signing'");
+	assert_string_equal(evaluate(e, "keys.cryptrec_algorithms"), "fail");
+	mm_keys_close(k);
+}
+
 /* Writes a self-signed certificate and key. kind 0: EC P-256, 1: RSA 1024.
  * key_of: when not NULL, the key file gets this key instead (mismatch). */
 static EVP_PKEY *make_cert(const char *cert, const char *key, int kind, long from_s, long to_s,
@@ -880,14 +918,15 @@ static void test_evidence_registry_and_coverage(void **state)
 
 	/* Bound but unregistered checks are "no_evidence", and nothing crashes. */
 	assert_int_equal(mm_fisc_evaluate(e->f, &carol, &run), MM_OK);
-	assert_string_equal(result_of(run, "keys.rotated"), "no_evidence");
+	assert_string_equal(result_of(run, "keys.rotated"), "not_applicable");
 	assert_string_equal(result_of(run, "access.grants_ended_on_time"), "no_evidence");
 	assert_string_equal(result_of(run, "fisc.response_published"), "fail");
 	json_decref(run);
 	assert_int_equal(mm_fisc_coverage(e->f, "cov", MM_FISC_WORKING, &cov), MM_OK);
 	assert_int_equal(json_integer_value(json_object_get(cov, "responsible")), 6);
-	/* 実10 (audit pass), 実4 (tls n/a), 統24 (published: fail) have evidence */
-	assert_int_equal(json_integer_value(json_object_get(cov, "with_evidence")), 3);
+	/* 実10 (audit: pass), 実4 (tls: n/a), 実13 (no keys: n/a), 統24 (published: fail)
+	 * have evidence; 実3 (unregistered) and 実2 (nothing bound) do not. */
+	assert_int_equal(json_integer_value(json_object_get(cov, "with_evidence")), 4);
 	assert_int_equal(json_integer_value(json_object_get(cov, "passing")), 1);
 	assert_int_equal(json_integer_value(json_object_get(cov, "failing")), 1);
 	json_decref(cov);
@@ -913,7 +952,7 @@ static void test_evidence_registry_and_coverage(void **state)
 	json_decref(run);
 	assert_int_equal(mm_fisc_coverage(e->f, "cov", MM_FISC_LATEST, &cov), MM_OK);
 	assert_int_equal(json_integer_value(json_object_get(cov, "responsible")), 6);
-	assert_int_equal(json_integer_value(json_object_get(cov, "with_evidence")), 4);
+	assert_int_equal(json_integer_value(json_object_get(cov, "with_evidence")), 5);
 	assert_int_equal(json_integer_value(json_object_get(cov, "passing")), 3);
 	assert_int_equal(json_integer_value(json_object_get(cov, "failing")), 0);
 	json_decref(cov);
@@ -943,11 +982,11 @@ static void test_evidence_registry_and_coverage(void **state)
 
 			if (strcmp(n, "access.no_standing_privilege") == 0)
 				assert_true(json_is_true(json_object_get(x, "registered")));
-			if (strcmp(n, "keys.rotated") == 0)
+			if (strcmp(n, "access.grants_ended_on_time") == 0)
 				assert_false(json_is_true(json_object_get(x, "registered")));
 			planned += strcmp(json_string_value(json_object_get(x, "status")), "planned") == 0;
 		}
-		assert_true(planned >= 10);
+		assert_int_equal(planned, 8);
 	}
 	json_decref(checks);
 
@@ -1125,6 +1164,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_audit_check_inserted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_check_deleted_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_check_flips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keys_checks_flip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_check_flips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evidence_registry_and_coverage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reports_template_and_selection, setup, teardown),
