@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import urllib.parse
@@ -232,6 +233,7 @@ def main():
         check(rc == 2, "report without --out -> usage error")
     finally:
         d.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
     finish()
 
 
