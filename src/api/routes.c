@@ -5,5 +5,6 @@ const mm_route *const mm_api_route_tables[] = {
 	mm_routes_sys,
 	mm_routes_audit,
 	mm_routes_keys,
+	mm_routes_fisc,
 	NULL,
 };

@@ -7,5 +7,6 @@
 extern const mm_route mm_routes_sys[];
 extern const mm_route mm_routes_audit[];
 extern const mm_route mm_routes_keys[];
+extern const mm_route mm_routes_fisc[];
 
 #endif

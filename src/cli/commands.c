@@ -4,10 +4,12 @@
 extern const mm_cli_cmd mm_cli_cmds_sys[];
 extern const mm_cli_cmd mm_cli_cmds_audit[];
 extern const mm_cli_cmd mm_cli_cmds_keys[];
+extern const mm_cli_cmd mm_cli_cmds_fisc[];
 
 const mm_cli_cmd *const mm_cli_tables[] = {
 	mm_cli_cmds_sys,
 	mm_cli_cmds_audit,
 	mm_cli_cmds_keys,
+	mm_cli_cmds_fisc,
 	NULL,
 };

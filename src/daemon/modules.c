@@ -14,6 +14,7 @@
 
 #include "access/access.h"
 #include "audit/audit.h"
+#include "compliance/fisc.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "keys/keys.h"
@@ -23,6 +24,7 @@ const mm_migration_set *const mm_daemon_migrations[] = {
 	&mm_audit_migrations,
 	&mm_access_migrations,
 	&mm_keys_migrations,
+	&mm_compliance_migrations,
 };
 const size_t mm_daemon_nmigrations = sizeof(mm_daemon_migrations) / sizeof(mm_daemon_migrations[0]);
 
@@ -116,6 +118,20 @@ static mm_err keys_open(mm_app *app)
 	return MM_OK;
 }
 
+/* FISC catalog, response tables and evidence; opened after the audit log so
+ * that a check the audit module registers takes precedence. */
+static mm_err fisc_open(mm_app *app)
+{
+	mm_fisc_opts fo = {
+		.store = app->store,
+		.cfg = app->cfg,
+		.edition_dir = app->cfg->fisc_edition_dir,
+		.bindings_file = app->cfg->fisc_bindings_file,
+	};
+
+	return mm_fisc_open(&fo, &app->fisc);
+}
+
 mm_err mm_daemon_modules_open(mm_app *app)
 {
 	mm_err rc;
@@ -125,7 +141,7 @@ mm_err mm_daemon_modules_open(mm_app *app)
 	if ((rc = keys_open(app)) != MM_OK)
 		return rc;
 	sync_audit_signer(app);
-	return MM_OK;
+	return fisc_open(app);
 }
 
 void mm_daemon_modules_tick(mm_app *app)
@@ -174,6 +190,8 @@ void mm_daemon_modules_banner(mm_app *app, FILE *f)
 
 void mm_daemon_modules_close(mm_app *app)
 {
+	mm_fisc_close(app->fisc);
+	app->fisc = NULL;
 	mm_keys_close(app->keys);
 	app->keys = NULL;
 	mm_audit_close(app->audit);
