@@ -684,9 +684,13 @@ static mm_err migrate_one(mm_db *db, void *arg)
 	if (v == (int64_t)set->nsteps)
 		return MM_OK;
 	for (size_t i = (size_t)v; i < set->nsteps; i++) {
-		if ((rc = mm_db_exec(db, set->steps[i])) != MM_OK)
-			return mm_err_set(rc, "migration %s step %zu: %s", set->component, i + 1,
-					  mm_err_detail(rc));
+		if ((rc = mm_db_exec(db, set->steps[i])) != MM_OK) {
+			char why[256];
+
+			/* Copied first: the detail buffer is also mm_err_set's target. */
+			snprintf(why, sizeof(why), "%s", mm_err_detail(rc));
+			return mm_err_set(rc, "migration %s step %zu: %s", set->component, i + 1, why);
+		}
 	}
 	if ((rc = mm_db_prepare(db, upsert, &st)) != MM_OK)
 		return rc;
