@@ -46,6 +46,15 @@ mm_err mm_audit_tile_get(mm_db *db, unsigned t, uint64_t idx, unsigned *ret_coun
 /* Reads the event row seq into r (pointers valid until mm_stmt_done(st)).
  * Columns: the order of AUDIT_COLS. */
 #define AUDIT_COLS "seq, time_ms, actor, action, target, result, source, request_id, details"
+#define AUDIT_COLS_E "e.seq, e.time_ms, e.actor, e.action, e.target, e.result, e.source, " \
+	"e.request_id, e.details"
+
+/* Events newer than the last merged chunk of the actor/action/target index;
+ * at most this many are scanned by a query on those fields. */
+#define MM_AUDIT_INDEX_CHUNK 65536
+/* Merges events [mark, end) into audit_key_idx when at least a chunk is
+ * pending (or any, with force). Inside a store job. Errors: MM_ERR_STORE. */
+mm_err mm_audit_merge_index(mm_db *db, int64_t end, bool force);
 void mm_audit_record_from_stmt(mm_stmt *st, mm_audit_record *r);
 /* Leaf hash of the event seq, from its row. Errors: MM_ERR_NOT_FOUND. */
 mm_err mm_audit_leaf_from_db(mm_db *db, int64_t seq, uint8_t out[HLEN]);

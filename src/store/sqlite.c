@@ -73,7 +73,15 @@ static mm_err sq_open(const mm_store_opts *o, const char *path, bool writer, voi
 		sqlite3_close(db);
 		return e;
 	}
-	if (writer && (e = sq_exec(db, "PRAGMA wal_autocheckpoint=4000;")) != MM_OK) {
+	/* Reads through a memory map (no copy per page read) and, for the
+	 * writer, a 64 MiB page cache: appends touch index pages all over the
+	 * audit indexes, and with SQLite's 2 MiB default each batch re-read
+	 * them from the OS cache (a third of the append time in profiles). */
+	if ((e = sq_exec(db, "PRAGMA mmap_size=1073741824;")) != MM_OK) {
+		sqlite3_close(db);
+		return e;
+	}
+	if (writer && (e = sq_exec(db, "PRAGMA wal_autocheckpoint=16384; PRAGMA cache_size=-65536;")) != MM_OK) {
 		sqlite3_close(db);
 		return e;
 	}
@@ -178,6 +186,11 @@ static void sq_reset(void *st)
 static int64_t sq_changes(void *conn)
 {
 	return sqlite3_changes64(conn);
+}
+
+void mm_backend_sqlite_global_setup(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 const mm_backend mm_backend_sqlite = {

@@ -510,8 +510,16 @@ void mm_store_get_stats(mm_store *s, mm_store_stats *ret)
 
 /* ---- open / close ---- */
 
+static void sqlite_global_setup(void)
+{
+	/* SQLite's memory statistics take a global mutex on every allocation;
+	 * mamori does not read them. Must precede sqlite3_initialize(). */
+	mm_backend_sqlite_global_setup();
+}
+
 mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	mm_store *s;
 	mm_err rc;
 
@@ -519,6 +527,7 @@ mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
 		return mm_err_set(MM_ERR_CONFIG, "data directory not set");
 	if (!opts->read_only && mkdir(opts->dir, 0700) != 0 && errno != EEXIST)
 		return mm_err_set(MM_ERR_IO, "cannot create %s: %s", opts->dir, strerror(errno));
+	pthread_once(&once, sqlite_global_setup);
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return MM_ERR_NOMEM;

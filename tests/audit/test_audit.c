@@ -644,6 +644,72 @@ static void test_query_pagination(void **state)
 	fx_free(&f);
 }
 
+static bool is_actor2_target3(const json_t *e, const void *arg)
+{
+	return strcmp(json_string_value(json_object_get(e, "actor")), "user:actor-2") == 0 &&
+	       strcmp(json_string_value(json_object_get(e, "target")), "target-3") == 0;
+}
+
+static bool is_target0(const json_t *e, const void *arg)
+{
+	return strcmp(json_string_value(json_object_get(e, "target")), "target-0") == 0;
+}
+
+/* Actor, action and target are indexed in chunks: results must be the same
+ * on both sides of the merge mark and across it. */
+static void test_query_across_index_chunks(void **state)
+{
+	static const char q_mark[] = "SELECT upto FROM audit_index_mark WHERE id = 0";
+	const int64_t n = MM_AUDIT_INDEX_CHUNK + 3001;
+	int64_t total, want = 0, mark = 0;
+	struct fx f;
+	mm_audit_filter q;
+	mm_db *db;
+	mm_stmt *st;
+	bool row;
+
+	fx_init(&f, NULL);
+	fx_add(&f, 0, n);
+	assert_int_equal(mm_store_acquire(f.s, &db), MM_OK);
+	assert_int_equal(mm_db_prepare(db, q_mark, &st), MM_OK);
+	assert_int_equal(mm_stmt_step(st, &row), MM_OK);
+	assert_true(row);
+	mark = mm_stmt_int(st, 0);
+	mm_stmt_done(st);
+	mm_store_release(f.s, db);
+	/* A chunk was merged and a tail remains. */
+	assert_true(mark >= MM_AUDIT_INDEX_CHUNK && mark < n);
+
+	for (int64_t k = 0; k < n; k++)
+		want += k % 5 == 2 && k % 7 == 3;
+	mm_audit_filter_init(&q);
+	q.actor = "user:actor-2";
+	q.target = "target-3";
+	q.limit = 333;
+	count_pages(&f, &q, &total, is_actor2_target3, NULL);
+	assert_int_equal(total, want);
+
+	/* A window straddling the mark. */
+	want = 0;
+	for (int64_t k = mark - 50; k <= mark + 50; k++)
+		want += k % 7 == 0;
+	mm_audit_filter_init(&q);
+	q.target = "target-0";
+	q.seq_from = mark - 50;
+	q.seq_to = mark + 50;
+	q.limit = 3;
+	count_pages(&f, &q, &total, is_target0, NULL);
+	assert_int_equal(total, want);
+
+	/* Everything for one action, paged in large pages. */
+	mm_audit_filter_init(&q);
+	q.action = "action.1";
+	q.limit = 1000;
+	count_pages(&f, &q, &total, any, NULL);
+	assert_int_equal(total, (n + 1) / 3);
+	fx_free(&f);
+}
+
 static mm_err raw_append(mm_db *db, void *arg)
 {
 	mm_audit_event ev = { .actor = "system", .action = "offline", .result = "success" };
@@ -685,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_signer_must_match_public_key),
 		cmocka_unit_test(test_proofs_from_tiles),
 		cmocka_unit_test(test_query_pagination),
+		cmocka_unit_test(test_query_across_index_chunks),
 		cmocka_unit_test(test_catch_up_on_open),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
