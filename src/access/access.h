@@ -113,11 +113,23 @@ typedef struct mm_access_sealer {
 	mm_err (*wrap)(void *ctx, const char *context, const uint8_t *pt, size_t n, mm_buf *out);
 	mm_err (*unwrap)(void *ctx, const char *context, const uint8_t *in, size_t n,
 			 mm_buf *out);
+	/* True while secrets can be protected (the key manager is unsealed);
+	 * NULL means always. TOTP is enforced at sign-in for roles that require
+	 * it only then: before the first seal initialisation nothing could hold
+	 * a TOTP secret and the first administrator must be able to initialise
+	 * the seal; while sealed only the seal routes are served anyway.
+	 * Requesting and approving access always need TOTP. */
+	bool (*available)(void *ctx);
 	void *ctx;
 } mm_access_sealer;
 
+/* True when TOTP is enforced at sign-in now (a sealer is installed and
+ * available). */
+bool mm_access_mfa_enforced(const mm_access *a);
+
 /* Installs the sealer (copied); call before serving. Without one, TOTP
- * enrolment and verification fail with MM_ERR_SEALED. */
+ * enrolment and verification fail with MM_ERR_SEALED and TOTP is not
+ * enforced at sign-in (but still required to request or approve access). */
 void mm_access_set_sealer(mm_access *a, const mm_access_sealer *s);
 
 /* True once the first administrator exists. Errors: MM_ERR_STORE. */
@@ -138,9 +150,10 @@ typedef struct mm_access_ctx {
 } mm_access_ctx;
 
 /* Consumes the bootstrap token in ctx->who (single use) and creates the
- * first administrator `name` with `password` (policy-checked), returning in
- * ret_token a restricted session that can only enrol TOTP (admins must use
- * a second factor); confirming the enrolment lifts the restriction.
+ * first administrator `name` with `password` (policy-checked), returning a
+ * session in ret_token. Administrators must use TOTP: once the seal is
+ * initialised the session is restricted to enrolment until a code confirms
+ * it (see mm_access_sealer.available).
  * Errors: MM_ERR_FORBIDDEN (not a bootstrap principal), MM_ERR_CONFLICT
  * (already initialised or token already used), MM_ERR_INVALID (bad name or
  * password), MM_ERR_STORE. */

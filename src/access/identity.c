@@ -470,6 +470,11 @@ void mm_access_set_sealer(mm_access *a, const mm_access_sealer *s)
 	a->have_sealer = s->wrap != NULL && s->unwrap != NULL;
 }
 
+bool mm_access_mfa_enforced(const mm_access *a)
+{
+	return a->have_sealer && (a->sealer.available == NULL || a->sealer.available(a->sealer.ctx));
+}
+
 mm_store *mm_access_store(mm_access *a)
 {
 	return a->store;
@@ -679,7 +684,8 @@ static void build_principal(mm_access *a, const struct auth_entry *e, const char
 	effective_roles(a, e->roles, source, p->roles, sizeof(p->roles));
 	p->session = e->session;
 	p->mfa = e->mfa;
-	p->restricted = !e->full || (!p->mfa && mm_access_roles_require_mfa(a, p->roles));
+	p->restricted = !e->full || (!p->mfa && mm_access_roles_require_mfa(a, p->roles) &&
+				     mm_access_mfa_enforced(a));
 }
 
 /* Checks timeouts and the user's allowlist for entry e at now; decides
@@ -1016,8 +1022,9 @@ static mm_err init_job(mm_db *db, void *arg)
 	mm_stmt_done(st);
 	if (rc != MM_OK)
 		return rc;
-	/* A restricted session: the administrator must enrol TOTP first. */
-	if ((rc = mm_access_insert_token(db, j->token, j->id, uid, "session", "enrol", false,
+	/* Restricted to TOTP enrolment while the seal is initialised and no
+	 * code confirmed it (computed at each authentication). */
+	if ((rc = mm_access_insert_token(db, j->token, j->id, uid, "session", "full", false,
 					 now + j->a->cfg->session_absolute_ms,
 					 j->ctx->source)) != MM_OK)
 		return rc;

@@ -241,7 +241,7 @@ static mm_err login_job(mm_db *db, void *arg)
 			return rc;
 	}
 	if ((rc = mm_access_insert_token(db, j->token, j->token_id, j->u->id, "session",
-					 j->restricted ? "enrol" : "full", j->mfa,
+					 "full", j->mfa,
 					 j->now + cfg->session_absolute_ms, j->in->source)) != MM_OK)
 		return rc;
 	return audit_login(db, j, "success", NULL);
@@ -354,7 +354,7 @@ mm_err mm_access_login_run(mm_access *a, const mm_access_login *in, mm_buf *ret_
 		}
 		j.mfa = j.ok;
 	} else if (j.ok) {
-		j.restricted = mm_access_roles_require_mfa(a, u->roles);
+		j.restricted = mm_access_roles_require_mfa(a, u->roles) && mm_access_mfa_enforced(a);
 	}
 	if (j.ok) {
 		if (mm_password_needs_rehash(u->phc) &&

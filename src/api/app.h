@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "access/access.h"
+#include "compliance/fisc.h"
 #include "core/buf.h"
 #include "api/api.h"
 #include "core/config.h"
@@ -21,6 +22,9 @@ struct mm_app {
 	mm_config *cfg;
 	mm_store *store;
 	mm_access *access;
+	mm_fisc *fisc;     /* FISC response tables and evidence (src/compliance) */
+	struct mm_audit_log *audit;   /* NULL until the daemon opened it */
+	struct mm_keys *keys;   /* key manager and seal (src/keys); NULL if not opened */
 	mm_api *api;
 	int64_t started_ms;
 	const char *version;

@@ -3,6 +3,9 @@
 
 const mm_route *const mm_api_route_tables[] = {
 	mm_routes_sys,
+	mm_routes_audit,
+	mm_routes_keys,
+	mm_routes_fisc,
 	mm_routes_auth,
 	mm_routes_users,
 	mm_routes_access,

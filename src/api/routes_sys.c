@@ -117,10 +117,15 @@ static mm_err init(mm_req *r)
 	if ((rc = mm_access_init_admin(app->access, &ctx, name, password, &tok)) != MM_OK)
 		goto out;
 	__atomic_store_n(&app->initialized, true, __ATOMIC_RELAXED);
-	/* A restricted session: the administrator enrols TOTP next. */
+	/* Administrators use TOTP: enrolment is possible (and enforced) once
+	 * the seal is initialised. */
 	mm_req_reply(r, 201, json_pack("{s:s,s:s,s:[s],s:b,s:s}", "user", name, "token",
-				       mm_buf_str(&tok), "roles", "admin", "restricted", 1, "next",
-				       "enrol a TOTP authenticator: mamori user mfa enroll"));
+				       mm_buf_str(&tok), "roles", "admin", "restricted",
+				       mm_access_mfa_enforced(app->access), "next",
+				       mm_access_mfa_enforced(app->access)
+				       ? "enrol a TOTP authenticator: mamori user mfa enroll"
+				       : "initialise the seal (mamori seal init), unseal, then "
+					 "enrol a TOTP authenticator (mamori user mfa enroll)"));
 out:
 	mm_buf_wipe_release(&tok);
 	return rc;

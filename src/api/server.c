@@ -135,6 +135,9 @@ struct mm_api {
 	int64_t stop_deadline_ns;
 	struct route_rt *routes;
 	size_t nroutes;
+	/* Deferred requests not yet completed: mm_api_free() waits for zero,
+	 * because a completion touches its worker's hand-over list. */
+	int64_t deferred;
 	int64_t max_conns_per_worker;
 	bool access_log;
 };
@@ -476,10 +479,9 @@ static mm_req *req_new(struct worker *w)
 	return calloc(1, sizeof(*r));
 }
 
-static void req_free(mm_req *r)
+/* Releases what a request holds, not the request itself. */
+static void req_clear(mm_req *r)
 {
-	struct worker *w = r->w;
-
 	if (r->query_parsed)
 		evhttp_clear_headers(&r->query);
 	for (int i = 0; i < r->nparams; i++)
@@ -487,6 +489,13 @@ static void req_free(mm_req *r)
 	json_decref(r->body_json);
 	json_decref(r->dbody);
 	free(r->body);
+}
+
+static void req_free(mm_req *r)
+{
+	struct worker *w = r->w;
+
+	req_clear(r);
 	if (w != NULL && w->req_pool_n < REQ_POOL_MAX) {
 		r->pool_next = w->req_pool;
 		w->req_pool = r;
@@ -647,6 +656,7 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
 void mm_req_defer(mm_req *r)
 {
 	r->deferred = true;
+	__atomic_add_fetch(&r->w->api->deferred, 1, __ATOMIC_SEQ_CST);
 }
 
 void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_t *body)
@@ -668,6 +678,8 @@ void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_
 	pthread_mutex_unlock(&w->done_mu);
 	if (wake && write(w->done_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
 		mm_logkv(MM_LOG_ERROR, "http.wake_failed", "request_id", r->rid, NULL);
+	/* Last: after this the api may be freed. */
+	__atomic_sub_fetch(&w->api->deferred, 1, __ATOMIC_SEQ_CST);
 }
 
 /* Delivers every deferred reply queued for this worker. */
@@ -789,6 +801,9 @@ static bool pool_push(mm_api *api, mm_req *r)
 	pthread_mutex_lock(&p->mu);
 	ok = !p->stop && p->queued < POOL_QUEUE_MAX;
 	if (ok) {
+		/* Counted like a deferred request: mm_req_complete() ends it. */
+		r->deferred = true;
+		__atomic_add_fetch(&api->deferred, 1, __ATOMIC_SEQ_CST);
 		r->offloaded = true;
 		r->pnext = NULL;
 		if (p->tail != NULL)
@@ -1437,8 +1452,22 @@ void mm_api_stop(mm_api *api)
 
 void mm_api_free(mm_api *api)
 {
+	int64_t waited = 0;
+
 	if (api == NULL)
 		return;
+	/* Requests still being worked on (past the shutdown deadline) complete
+	 * into their worker's list; wait for them so nothing writes into freed
+	 * memory. The store is still open, so store jobs do finish. */
+	while (__atomic_load_n(&api->deferred, __ATOMIC_SEQ_CST) > 0 && waited < 120000) {
+		usleep(10000);
+		waited += 10;
+	}
+	if (__atomic_load_n(&api->deferred, __ATOMIC_SEQ_CST) > 0) {
+		mm_logkv(MM_LOG_ERROR, "http.shutdown_stuck",
+			 "detail", "deferred requests never completed; not freeing the server", NULL);
+		return;
+	}
 	pool_stop(api);
 	for (int i = 0; api->w != NULL && i < api->nworkers; i++) {
 		struct worker *w = &api->w[i];
@@ -1457,6 +1486,13 @@ void mm_api_free(mm_api *api)
 			event_free(w->tick_ev);
 		if (w->base != NULL)
 			event_base_free(w->base);
+		while (w->done_head != NULL) {
+			mm_req *r = w->done_head;
+
+			w->done_head = r->pool_next;
+			req_clear(r);
+			free(r);
+		}
 		while (w->req_pool != NULL) {
 			mm_req *r = w->req_pool;
 

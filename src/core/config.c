@@ -62,6 +62,8 @@ static const struct key_desc keys[] = {
 	{ "access.breakglass_user", MM_CFG_STRING, OFF(breakglass_user), 0, 0 },
 	{ "access.max_grant", MM_CFG_DURATION, OFF(max_grant_ms), 60000, 30 * DAY },
 	{ "access.request_review", MM_CFG_DURATION, OFF(request_review_ms), 1000, 30 * DAY },
+	{ "fisc.edition_dir", MM_CFG_STRING, OFF(fisc_edition_dir), 0, 0 },
+	{ "fisc.bindings_file", MM_CFG_STRING, OFF(fisc_bindings_file), 0, 0 },
 };
 
 /* Keys allowed inside named tables, per kind. */
@@ -498,7 +500,7 @@ mm_err mm_config_load_string(mm_config *cfg, const char *name, const char *text)
 				*dot = '.';
 			} else {
 				static const char *const known[] = { "log", "tls", "limits", "auth",
-					"store", "audit", "seal", "identity", "notify", "access" };
+					"store", "audit", "seal", "identity", "notify", "access", "fisc" };
 				bool ok = false;
 
 				for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)

@@ -78,6 +78,9 @@ typedef struct mm_config {
 	char *breakglass_user;
 	int64_t max_grant_ms;
 	int64_t request_review_ms;
+	/* compliance */
+	char *fisc_edition_dir;    /* edition-N.json files replacing built-in editions */
+	char *fisc_bindings_file;  /* evidence bindings replacing the built-in ones */
 
 	mm_config_table *tables;
 	size_t ntables;

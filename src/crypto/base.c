@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <string.h>
 
 mm_err mm_crypto_random(void *p, size_t n)
@@ -52,6 +53,23 @@ void mm_sha256_2(const void *a, size_t na, const void *b, size_t nb,
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/* Encoding tables: entry v (12 bits) holds the two characters for v, in
+ * memory order, for the standard [0] and URL [1] alphabets. */
+static uint16_t etab[2][4096];
+static pthread_once_t etab_once = PTHREAD_ONCE_INIT;
+
+static void etab_init(void)
+{
+	for (int a = 0; a < 2; a++) {
+		const char *alpha = a ? b64url : b64;
+
+		for (int v = 0; v < 4096; v++) {
+			char two[2] = { alpha[v >> 6], alpha[v & 63] };
+			memcpy(&etab[a][v], two, 2);
+		}
+	}
+}
+
 static mm_err encode(mm_buf *out, const uint8_t *p, size_t n, const char *alpha, bool pad)
 {
 	size_t i;
@@ -61,12 +79,21 @@ static mm_err encode(mm_buf *out, const uint8_t *p, size_t n, const char *alpha,
 		return MM_ERR_LIMIT;
 	if ((rc = mm_buf_grow(out, (n + 2) / 3 * 4)) != MM_OK)
 		return rc;
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		out->data[out->len++] = alpha[v >> 18];
-		out->data[out->len++] = alpha[(v >> 12) & 63];
-		out->data[out->len++] = alpha[(v >> 6) & 63];
-		out->data[out->len++] = alpha[v & 63];
+	{
+		/* Two output characters per lookup (12 bits -> 2 chars), through a
+		 * local cursor: stores through out->data would alias out->len. */
+		const uint16_t *pair;
+		char *o = out->data + out->len;
+
+		pthread_once(&etab_once, etab_init);
+		pair = etab[alpha == b64url];
+		for (i = 0; i + 2 < n; i += 3) {
+			uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+			memcpy(o, &pair[v >> 12], 2);
+			memcpy(o + 2, &pair[v & 0xfff], 2);
+			o += 4;
+		}
+		out->len = (size_t)(o - out->data);
 	}
 	if (i < n) {
 		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
@@ -93,14 +120,22 @@ mm_err mm_base64url_encode(mm_buf *out, const uint8_t *p, size_t n)
 	return encode(out, p, n, b64url, false);
 }
 
+/* Decoding tables: value 0..63, or -1 for a character outside the alphabet. */
+static int8_t dtab[2][256];
+static pthread_once_t dtab_once = PTHREAD_ONCE_INIT;
+
+static void dtab_init(void)
+{
+	memset(dtab, -1, sizeof(dtab));
+	for (int i = 0; i < 64; i++) {
+		dtab[0][(uint8_t)b64[i]] = (int8_t)i;
+		dtab[1][(uint8_t)b64url[i]] = (int8_t)i;
+	}
+}
+
 static int dval(char c, bool url)
 {
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == (url ? '-' : '+')) return 62;
-	if (c == (url ? '_' : '/')) return 63;
-	return -1;
+	return dtab[url][(uint8_t)c];
 }
 
 static mm_err decode(mm_buf *out, const char *s, size_t n, bool url)
@@ -122,15 +157,24 @@ static mm_err decode(mm_buf *out, const char *s, size_t n, bool url)
 	full = n - rem;
 	if ((rc = mm_buf_grow(out, n / 4 * 3 + 3)) != MM_OK)
 		return rc;
-	for (i = 0; i < full; i += 4) {
-		int a = dval(s[i], url), b = dval(s[i + 1], url), c = dval(s[i + 2], url),
-		    d = dval(s[i + 3], url);
-		if ((a | b | c | d) < 0)
-			goto bad;
-		uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
-		out->data[out->len++] = (char)(v >> 16);
-		out->data[out->len++] = (char)(v >> 8);
-		out->data[out->len++] = (char)v;
+	pthread_once(&dtab_once, dtab_init);
+	{
+		const int8_t *t = dtab[url];
+		char *o = out->data + out->len;
+
+		for (i = 0; i < full; i += 4) {
+			int a = t[(uint8_t)s[i]], b = t[(uint8_t)s[i + 1]], c = t[(uint8_t)s[i + 2]],
+			    d = t[(uint8_t)s[i + 3]];
+			if ((a | b | c | d) < 0)
+				goto bad;
+			uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 |
+				     (uint32_t)d;
+			o[0] = (char)(v >> 16);
+			o[1] = (char)(v >> 8);
+			o[2] = (char)v;
+			o += 3;
+		}
+		out->len = (size_t)(o - out->data);
 	}
 	if (rem > 0) {
 		int a = dval(s[i], url), b = dval(s[i + 1], url), c = rem == 3 ? dval(s[i + 2], url) : 0;

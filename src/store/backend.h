@@ -32,5 +32,7 @@ typedef struct mm_backend {
 } mm_backend;
 
 extern const mm_backend mm_backend_sqlite;
+/* Process-wide SQLite settings; called once before the first connection. */
+void mm_backend_sqlite_global_setup(void);
 
 #endif

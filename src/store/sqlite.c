@@ -7,6 +7,8 @@
  * Constraint violations map to MM_ERR_EXISTS so callers can report
  * "already exists" without parsing SQLite messages; other SQLite errors are
  * MM_ERR_STORE with SQLite's message (it never contains bound values).
+ * A read-only store (offline verification) opens SQLITE_OPEN_READONLY with
+ * query_only set and changes no pragma that would write the file.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -46,6 +48,8 @@ static mm_err sq_open(const mm_store_opts *o, const char *path, bool writer, voi
 	int rc;
 	mm_err e;
 
+	if (o->read_only)
+		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
 	rc = sqlite3_open_v2(path, &db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		e = mm_err_set(MM_ERR_STORE, "cannot open %s: %s", path, sqlite3_errstr(rc));
@@ -53,6 +57,15 @@ static mm_err sq_open(const mm_store_opts *o, const char *path, bool writer, voi
 		return e;
 	}
 	sqlite3_busy_timeout(db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
+	if (o->read_only) {
+		/* Never change the file: no journal-mode switch, queries only. */
+		if ((e = sq_exec(db, "PRAGMA query_only=1;")) != MM_OK) {
+			sqlite3_close(db);
+			return e;
+		}
+		*ret = db;
+		return MM_OK;
+	}
 	snprintf(pragma, sizeof(pragma),
 		 "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
 		 writer && o->sync_full ? "FULL" : "NORMAL");
@@ -60,7 +73,15 @@ static mm_err sq_open(const mm_store_opts *o, const char *path, bool writer, voi
 		sqlite3_close(db);
 		return e;
 	}
-	if (writer && (e = sq_exec(db, "PRAGMA wal_autocheckpoint=4000;")) != MM_OK) {
+	/* Reads through a memory map (no copy per page read) and, for the
+	 * writer, a 64 MiB page cache: appends touch index pages all over the
+	 * audit indexes, and with SQLite's 2 MiB default each batch re-read
+	 * them from the OS cache (a third of the append time in profiles). */
+	if ((e = sq_exec(db, "PRAGMA mmap_size=1073741824;")) != MM_OK) {
+		sqlite3_close(db);
+		return e;
+	}
+	if (writer && (e = sq_exec(db, "PRAGMA wal_autocheckpoint=16384; PRAGMA cache_size=-65536;")) != MM_OK) {
 		sqlite3_close(db);
 		return e;
 	}
@@ -165,6 +186,11 @@ static void sq_reset(void *st)
 static int64_t sq_changes(void *conn)
 {
 	return sqlite3_changes64(conn);
+}
+
+void mm_backend_sqlite_global_setup(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 const mm_backend mm_backend_sqlite = {

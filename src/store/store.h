@@ -48,6 +48,9 @@ typedef struct mm_store_opts {
 	bool sync_full;             /* synchronous=FULL (durable) or NORMAL */
 	int busy_timeout_ms;        /* default 5000 */
 	size_t max_group;           /* max jobs per group commit, default 4096 */
+	bool read_only;             /* open an existing database for reading only:
+	                             * no writer thread, writes fail with
+	                             * MM_ERR_UNAVAILABLE (offline verification) */
 } mm_store_opts;
 
 /* Opens (creating if needed) the store and starts the writer thread.
@@ -138,6 +141,10 @@ typedef mm_err (*mm_store_pre_fn)(mm_db *db, void *arg);
 typedef void (*mm_store_post_fn)(mm_err rc, void *arg);
 mm_err mm_store_add_group_hook(mm_store *s, mm_store_pre_fn pre, mm_store_post_fn post,
 			       void *arg);
+/* Removes every hook registered with arg; runs as a write job, so when it
+ * returns no group is using them and none will. Call before
+ * mm_store_close(). Errors: MM_ERR_UNAVAILABLE (store closing). */
+mm_err mm_store_remove_group_hooks(mm_store *s, void *arg);
 
 /* Statistics for /metrics. */
 typedef struct mm_store_stats {

@@ -77,6 +77,7 @@ class Daemon:
         self.secrets = {}      # user -> TOTP secret (base32)
         self.passwords = {}    # user -> password
         self.last_step = {}    # user -> last TOTP time step used
+        self.shares = []       # unseal shares (init_admin with mfa=True)
 
     def start(self, wait_init=True):
         self.port = self.port or free_port()
@@ -219,10 +220,12 @@ class Daemon:
         st, out, _ = self.http("POST", "/v1/auth/login", body=body)
         return st, out
 
-    def init_admin(self, name="admin", password=None):
+    def init_admin(self, name="admin", password=None, mfa=False):
         """Creates the first administrator through the CLI (password on
-        stdin), enrols TOTP with oathtool codes; returns the session token,
-        which is also in the CLI's session file."""
+        stdin); returns its session token, which is also in the CLI's
+        session file. With mfa=True it also initialises the seal (one share,
+        kept in self.shares), unseals and enrols the administrator's TOTP
+        with oathtool codes: TOTP is enforced from seal initialisation on."""
         password = password or strong_password()
         rc, out, err = self.cli("--json", "init", "--admin", name, "--bootstrap-token",
                                 self.bootstrap, "--password-stdin", stdin=password + "\n")
@@ -231,14 +234,33 @@ class Daemon:
         out = json.loads(out)
         self.passwords[name] = password
         self.admin_token = out["token"]
+        if not mfa:
+            return self.admin_token
+        rc, out, err = self.cli_json("seal", "init", "--shares", "1", "--threshold", "1")
+        if rc != 0:
+            raise RuntimeError("seal init failed: %s %s" % (out, err))
+        self.shares = out["shares"]
+        self.unseal()
+        self.enrol_admin(name)
+        return self.admin_token
+
+    def enrol_admin(self, name=None):
+        """Enrols TOTP for the administrator of the CLI session (after the
+        seal was initialised and unsealed, when TOTP becomes mandatory)."""
+        name = name or next(iter(self.passwords))
         rc, enr, err = self.cli_json("user", "mfa", "enroll")
         if rc != 0:
             raise RuntimeError("enroll failed: %s %s" % (enr, err))
         self.secrets[name] = enr["secret"]
-        rc, out2, err = self.cli("user", "mfa", "confirm", self.code(name))
+        rc, out, err = self.cli("user", "mfa", "confirm", self.code(name))
         if rc != 0:
-            raise RuntimeError("confirm failed: %s %s" % (out2, err))
-        return self.admin_token
+            raise RuntimeError("confirm failed: %s %s" % (out, err))
+
+    def unseal(self):
+        """Unseals with the shares from init_admin(mfa=True)."""
+        rc, out, err = self.cli("unseal", stdin="\n".join(self.shares) + "\n")
+        if rc != 0:
+            raise RuntimeError("unseal failed: %s %s" % (out, err))
 
     def add_user(self, name, roles, password=None, cidrs=None, enrol=True):
         """Creates a user with the admin token, signs it in and enrols TOTP

@@ -14,8 +14,6 @@ webhook notifications with retry; every decision audited with its grant id.
 """
 import http.server
 import json
-import os
-import sqlite3
 import threading
 import time
 
@@ -107,13 +105,19 @@ def wait_for(fn, timeout, step=0.1):
 
 
 def audit_rows(d, action):
-    db = sqlite3.connect(os.path.join(d.data, "mamori.db"))
-    try:
-        rows = db.execute("SELECT body FROM audit_events WHERE action = ? ORDER BY seq",
-                          (action,)).fetchall()
-    finally:
-        db.close()
-    return [json.loads(r[0]) for r in rows]
+    """Every audit event with this action, through the audit API."""
+    rows, cursor = [], None
+    while True:
+        q = "/v1/audit/events?limit=1000&action=%s" % action
+        if cursor:
+            q += "&cursor=%s" % cursor
+        st, body, _ = d.http("GET", q, token=d.admin_token)
+        if st != 200:
+            raise RuntimeError("audit query failed: %s %s" % (st, body))
+        rows += body["events"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return rows
 
 
 def main():
@@ -123,7 +127,7 @@ def main():
     d = Daemon(config_text=CONFIG % {"hook": hook_port})
     try:
         d.start()
-        admin = d.init_admin("alice")
+        admin = d.init_admin("alice", mfa=True)
         st, who, _ = d.http("GET", "/v1/auth/whoami", token=admin)
         check(st == 200 and who["mfa"] and not who["restricted"], "admin session upgraded by TOTP")
 
@@ -311,6 +315,7 @@ def main():
         end6 = time.time() + 12
         check(body["state"] == "active", "readonly needs one approval")
         d.restart()
+        d.unseal()
         bob = d.login("bob")[1]["token"]  # sessions survive, but take a fresh one anyway
         st, c, _ = d.http("POST", "/v1/access/check", token=bob,
                           body={"user": "dave", "target": "prod-db", "action": "sql.read"})
@@ -319,6 +324,7 @@ def main():
         d.stop()
         time.sleep(max(0, end6 - time.time()) + 1.0)
         d.start()
+        d.unseal()
         st, c, _ = d.http("POST", "/v1/access/check", token=bob,
                           body={"user": "dave", "target": "prod-db", "action": "sql.read"})
         check(st == 200 and c["allowed"] is False, "denied after end across restart: %s" % c)

@@ -1,0 +1,96 @@
+/*
+ * internal.h: what the files of src/audit share (not a public interface).
+ *
+ * Tree storage: the tree is stored as tiles of height 4. Tile (t, i) holds
+ * the hashes of the complete nodes (4t, 16i) .. (4t, 16i+k-1), k <= 16,
+ * written by the group hook in the group's transaction. A full tile (k = 16)
+ * never changes again; the last, partial tile of each level is rewritten by
+ * each group that extends it, so every complete node of the committed tree
+ * is one tile read away. Level 0 tiles hold the leaf hashes. A node missing
+ * from the tiles (a database written before partial tiles) is recomputed
+ * from the level below, or at level 0 from the event itself.
+ */
+#ifndef MM_AUDIT_INTERNAL_H
+#define MM_AUDIT_INTERNAL_H
+
+#include <pthread.h>
+
+#include "audit/audit.h"
+#include "audit/note.h"
+
+#define TILE_H 4
+#define TILE_W 16
+#define TILE_LEVELS 16
+#define HLEN MM_MERKLE_HASH_LEN
+
+/* Reads complete nodes from the database (a read or the writer connection).
+ * Caches one tile per level. size bounds the tree being read. */
+typedef struct mm_audit_nodes {
+	mm_db *db;
+	struct {
+		bool valid;
+		unsigned count;
+		uint64_t idx;
+		uint8_t h[TILE_W][HLEN];
+	} cache[TILE_LEVELS];
+} mm_audit_nodes;
+
+void mm_audit_nodes_init(mm_audit_nodes *n, mm_db *db);
+/* mm_merkle_node_fn over a mm_audit_nodes. */
+mm_err mm_audit_node_get(void *ctx, unsigned level, uint64_t index, uint8_t out[HLEN]);
+/* Looks up tile (t, idx): *ret_count is its number of hashes (0 when not
+ * stored). Errors: MM_ERR_VERIFY (a damaged blob), MM_ERR_STORE. */
+mm_err mm_audit_tile_get(mm_db *db, unsigned t, uint64_t idx, unsigned *ret_count,
+			 uint8_t out[TILE_W][HLEN]);
+
+/* Reads the event row seq into r (pointers valid until mm_stmt_done(st)).
+ * Columns: the order of AUDIT_COLS. */
+#define AUDIT_COLS "seq, time_ms, actor, action, target, result, source, request_id, details"
+#define AUDIT_COLS_E "e.seq, e.time_ms, e.actor, e.action, e.target, e.result, e.source, " \
+	"e.request_id, e.details"
+
+/* Events newer than the last merged chunk of the actor/action/target index;
+ * at most this many are scanned by a query on those fields. */
+#define MM_AUDIT_INDEX_CHUNK 65536
+/* Merges events [mark, end) into audit_key_idx when at least a chunk is
+ * pending (or any, with force). Inside a store job. Errors: MM_ERR_STORE. */
+mm_err mm_audit_merge_index(mm_db *db, int64_t end, bool force);
+void mm_audit_record_from_stmt(mm_stmt *st, mm_audit_record *r);
+/* Leaf hash of the event seq, from its row. Errors: MM_ERR_NOT_FOUND. */
+mm_err mm_audit_leaf_from_db(mm_db *db, int64_t seq, uint8_t out[HLEN]);
+/* Stored tree size (audit_state) in the current transaction. */
+mm_err mm_audit_state_size(mm_db *db, int64_t *ret);
+
+struct tree_state {
+	mm_merkle_frontier f;
+	uint8_t tile[TILE_LEVELS][TILE_W][HLEN]; /* incomplete tile of each level */
+};
+
+struct mm_audit_log {
+	mm_store *store;
+	pthread_mutex_t mu;            /* guards cur, signer, stats, last_* */
+	struct tree_state cur;         /* committed */
+	struct tree_state next;        /* writer thread only, between pre and post */
+	bool staged;
+
+	char *origin;
+	int64_t interval_ms;
+	char *witness_file;
+	char *witness_url;
+	bool witness_syslog;
+	int64_t witness_timeout_ms;
+
+	bool have_signer;
+	mm_audit_signer signer;
+	char key_name[MM_NOTE_MAX_NAME + 1];
+
+	pthread_mutex_t ckpt_mu;       /* serialises checkpoint issuance */
+	int64_t last_ckpt_size;        /* -1 = none */
+	int64_t last_ckpt_time;
+	mm_audit_stats stats;
+};
+
+/* Publishes a checkpoint to the configured witnesses (checkpoint.c). */
+void mm_audit_witness_publish(mm_audit_log *log, const mm_audit_checkpoint *c);
+
+#endif
