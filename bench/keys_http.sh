@@ -17,6 +17,8 @@ shares=$(curl -sf "${auth[@]}" -d '{"secret_shares":3,"secret_threshold":2}' "$A
 for s in $shares; do
   curl -sf -H "Content-Type: application/json" -d "{\"key\":\"$s\"}" "$A/v1/sys/unseal" >/dev/null
 done
+# Unsealed: administrators must use TOTP from now on (issue 4).
+enrol_admin_totp
 curl -sf "${auth[@]}" -d '{"name":"bench","type":"aes256-gcm"}' "$A/v1/keys" >/dev/null
 pt=$(head -c 1024 /dev/urandom | base64 -w0)
 cat > "$RESULTS/encrypt.lua" <<LUA

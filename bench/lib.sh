@@ -12,8 +12,8 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# start_mamorid CONFIG_TEXT: sets MM_PID, MM_PORT, MM_DIR, MM_TOKEN (admin session,
-# TOTP enrolled), MM_PASSWORD and MM_TOTP_SECRET.
+# start_mamorid CONFIG_TEXT: sets MM_PID, MM_PORT, MM_DIR, MM_TOKEN (the first
+# administrator's session) and MM_PASSWORD.
 start_mamorid() {
   MM_DIR=$(mktemp -d /tmp/mamori-bench-XXXXXX)
   MM_PORT=$(free_port)
@@ -29,19 +29,34 @@ start_mamorid() {
   boot=$(grep -o 'mmb_[A-Za-z0-9_-]*' "$MM_DIR/out" || true)
   MM_TOKEN=""
   if [ -n "$boot" ]; then
-    # The first administrator gets a password and enrols TOTP (codes from
-    # oathtool), as administrators must; MM_TOKEN is its full session.
-    local cli="$MAMORI --json --addr http://127.0.0.1:$MM_PORT" secret
+    # The first administrator gets a password (administrators must also use
+    # TOTP once the seal is initialised: see enrol_admin_totp).
     MM_PASSWORD="Load harness passphrase $(od -An -N6 -tx1 /dev/urandom | tr -d ' ')"
-    MM_TOKEN=$(printf '%s\n' "$MM_PASSWORD" | MAMORI_CONFIG_DIR=$MM_DIR/cli $cli \
+    MM_TOKEN=$(printf '%s\n' "$MM_PASSWORD" | MAMORI_CONFIG_DIR=$MM_DIR/cli \
+      "$MAMORI" --json --addr "http://127.0.0.1:$MM_PORT" \
       init --admin bench --bootstrap-token "$boot" --password-stdin --no-save |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-    secret=$(MAMORI_TOKEN=$MM_TOKEN MAMORI_CONFIG_DIR=$MM_DIR/cli $cli user mfa enroll |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
-    MAMORI_TOKEN=$MM_TOKEN MAMORI_CONFIG_DIR=$MM_DIR/cli $cli user mfa confirm \
-      "$(oathtool --totp -b "$secret")" >/dev/null
-    MM_TOTP_SECRET=$secret
   fi
+}
+
+# enrol_admin_totp: enrols TOTP for MM_TOKEN's user (codes from oathtool);
+# needed once the daemon is unsealed. Sets MM_TOTP_SECRET.
+enrol_admin_totp() {
+  local cli="$MAMORI --json --addr http://127.0.0.1:$MM_PORT"
+  MM_TOTP_SECRET=$(MAMORI_TOKEN=$MM_TOKEN MAMORI_CONFIG_DIR=$MM_DIR/cli $cli user mfa enroll |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+  MAMORI_TOKEN=$MM_TOKEN MAMORI_CONFIG_DIR=$MM_DIR/cli $cli user mfa confirm \
+    "$(oathtool --totp -b "$MM_TOTP_SECRET")" >/dev/null
+}
+
+# seal_init_unseal_enrol: one-share seal, unseal, then enrol_admin_totp.
+seal_init_unseal_enrol() {
+  local a="http://127.0.0.1:$MM_PORT" share
+  share=$(curl -sf -H "Authorization: Bearer $MM_TOKEN" -H "Content-Type: application/json" \
+    -d '{"secret_shares":1,"secret_threshold":1}' "$a/v1/sys/seal/init" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["shares"][0])')
+  curl -sf -H "Content-Type: application/json" -d "{\"key\":\"$share\"}" "$a/v1/sys/unseal" >/dev/null
+  enrol_admin_totp
 }
 
 stop_mamorid() {

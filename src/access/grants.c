@@ -19,10 +19,11 @@
  *  - Access is decided from time, not only state: a grant allows access
  *    only while start_ms <= now < end_ms, so it stops at its end even
  *    before the tick records the transition, and after a restart.
- *  - Every access decision is audited (with the grant id when one applies)
- *    in the same job that evaluates it, so the record matches the state the
- *    decision saw; decisions under a grant are also indexed in
- *    grant_operations.
+ *  - Every access decision is audited in the same job that evaluates it, so
+ *    the record matches the state the decision saw. A decision under a grant
+ *    has the audit target "grant:ID" (like every other event of the grant),
+ *    so the audit log's target index lists the operations under a grant;
+ *    other decisions have the target "user:NAME".
  *  - Refused approval attempts are audited too (result "denied"): the job
  *    commits the record and reports the refusal through its struct.
  */
@@ -976,42 +977,62 @@ mm_err mm_access_request_confirm(mm_access *a, const mm_access_ctx *ctx, int64_t
 	return decide(a, ctx, id, OP_CONFIRM, NULL, ret);
 }
 
+#define OPS_MAX 10000
+
 mm_err mm_access_request_operations(mm_access *a, const mm_access_ctx *ctx, int64_t id,
 				    json_t **ret)
 {
-	static const char sql[] =
-		"SELECT time_ms, action, allowed, caller, source, audit_seq FROM grant_operations"
-		" WHERE grant_id = ? ORDER BY id LIMIT 10000";
-	json_t *g = NULL, *arr = NULL;
-	mm_db *db = NULL;
-	mm_stmt *st = NULL;
-	bool row;
+	char target[48];
+	mm_audit_filter f;
+	json_t *g = NULL, *ops = NULL, *history = NULL, *page = NULL, *e;
+	int64_t next = 0;
+	size_t i, total = 0;
 	mm_err rc;
 
 	if ((rc = mm_access_request_get(a, ctx, id, &g)) != MM_OK)
 		return rc;
-	if ((arr = json_array()) == NULL) {
+	if ((ops = json_array()) == NULL || (history = json_array()) == NULL) {
 		rc = MM_ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = mm_store_acquire(a->store, &db)) != MM_OK)
-		goto out;
-	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
-		goto out;
-	if ((rc = mm_stmt_bind_int(st, 1, id)) != MM_OK)
-		goto out;
-	while ((rc = mm_stmt_step(st, &row)) == MM_OK && row)
-		json_array_append_new(arr, json_pack("{s:o,s:s,s:b,s:s,s:o,s:I}", "time",
-			tjson(mm_stmt_int(st, 0)), "action", mm_stmt_text(st, 1), "allowed",
-			mm_stmt_int(st, 2) != 0, "caller", mm_stmt_text(st, 3), "source",
-			opt_text(st, 4), "audit_seq", (json_int_t)mm_stmt_int(st, 5)));
-	if (rc == MM_OK && (*ret = json_pack("{s:O,s:O}", "request", g, "operations", arr)) == NULL)
+	snprintf(target, sizeof(target), "grant:%lld", (long long)id);
+	mm_audit_filter_init(&f);
+	f.target = target;
+	f.limit = 1000;
+	do {
+		f.cursor = next;
+		if ((rc = mm_audit_query(a->store, &f, &page, &next)) != MM_OK)
+			goto out;
+		json_array_foreach(page, i, e) {
+			const char *action = json_string_value(json_object_get(e, "action"));
+			json_t *d = json_object_get(e, "details");
+
+			if (action == NULL || strcmp(action, "access.check") != 0) {
+				json_array_append(history, e);
+				continue;
+			}
+			json_array_append_new(ops, json_pack("{s:O,s:O,s:b,s:O,s:O,s:O}",
+				"time", json_object_get(e, "time"),
+				"action", json_object_get(d, "action"),
+				"allowed", strcmp(json_string_value(json_object_get(e, "result")), "allowed") == 0,
+				"caller", json_object_get(e, "actor"),
+				"source", json_object_get(d, "client_source") ? json_object_get(d, "client_source")
+									   : json_object_get(e, "source"),
+				"audit_seq", json_object_get(e, "seq")));
+		}
+		total += json_array_size(page);
+		json_decref(page);
+		page = NULL;
+	} while (next >= 0 && total < OPS_MAX);
+	*ret = json_pack("{s:O,s:O,s:O,s:b}", "request", g, "operations", ops, "history", history,
+			 "truncated", next >= 0);
+	if (*ret == NULL)
 		rc = MM_ERR_NOMEM;
 out:
-	mm_stmt_done(st);
-	mm_store_release(a->store, db);
+	json_decref(page);
 	json_decref(g);
-	json_decref(arr);
+	json_decref(ops);
+	json_decref(history);
 	return rc;
 }
 
@@ -1111,27 +1132,28 @@ fail:
 
 static mm_err check_job(mm_db *db, void *arg)
 {
-	static const char q_op[] =
-		"INSERT INTO grant_operations (grant_id, time_ms, action, allowed, caller, source,"
-		" audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?)";
 	struct check_job *j = arg;
 	mm_access_decision *d = &j->d;
 	int64_t now = mm_time_wall_ms(), seq = 0;
 	char actor[MM_NAME_MAX + 8], target[MM_NAME_MAX + 8];
 	mm_audit_event ev;
 	json_t *det;
-	mm_stmt *st;
 	mm_err rc;
 
 	memset(d, 0, sizeof(*d));
 	check_decide(j->a, db, j, now, &rc);
 	if (rc != MM_OK)
 		return rc;
-	snprintf(target, sizeof(target), "user:%s", j->user);
+	/* Under a grant the event belongs to the grant (its target index lists
+	 * the operations); otherwise to the user. */
+	if (d->grant_id != 0)
+		snprintf(target, sizeof(target), "grant:%lld", (long long)d->grant_id);
+	else
+		snprintf(target, sizeof(target), "user:%s", j->user);
 	mm_access_event(&ev, j->ctx, actor, "access.check", target,
 			d->allowed ? "allowed" : "denied");
-	det = json_pack("{s:s,s:s,s:s}", "target", j->target, "action", j->action, "reason",
-			d->reason);
+	det = json_pack("{s:s,s:s,s:s,s:s}", "user", j->user, "target", j->target, "action",
+			j->action, "reason", d->reason);
 	if (det == NULL)
 		return MM_ERR_NOMEM;
 	if (d->grant_id != 0) {
@@ -1148,21 +1170,7 @@ static mm_err check_job(mm_db *db, void *arg)
 	if (rc != MM_OK)
 		return rc;
 	d->audit_seq = seq;
-	if (d->grant_id == 0)
-		return MM_OK;
-	if ((rc = mm_db_prepare(db, q_op, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_int(st, 1, d->grant_id)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 2, now)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 3, j->action)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 4, d->allowed)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 5, actor)) == MM_OK &&
-	    (rc = mm_stmt_bind_text(st, 6, j->client_source ? j->client_source
-							      : j->ctx->source)) == MM_OK &&
-	    (rc = mm_stmt_bind_int(st, 7, seq)) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	return rc;
+	return MM_OK;
 }
 
 static void check_done(mm_err rc, const char *detail, void *arg)

@@ -161,16 +161,6 @@ static const char *const steps[] = {
 	" approved_ms INTEGER NOT NULL,"
 	" comment TEXT,"
 	" PRIMARY KEY (grant_id, approver_id))",
-	"CREATE TABLE grant_operations ("
-	" id INTEGER PRIMARY KEY,"
-	" grant_id INTEGER NOT NULL,"
-	" time_ms INTEGER NOT NULL,"
-	" action TEXT NOT NULL,"
-	" allowed INTEGER NOT NULL,"
-	" caller TEXT NOT NULL,"
-	" source TEXT,"
-	" audit_seq INTEGER NOT NULL)",
-	"CREATE INDEX grant_operations_grant ON grant_operations(grant_id, id)",
 	"CREATE TABLE outbox ("
 	" id INTEGER PRIMARY KEY,"
 	" created_ms INTEGER NOT NULL,"

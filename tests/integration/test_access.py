@@ -257,8 +257,12 @@ def main():
         # Operations under the grant are listed, each with an audit record.
         st, ops, _ = d.http("GET", "/v1/access/requests/%d/operations" % rid, token=admin)
         allowed = [o for o in ops["operations"] if o["allowed"]]
-        check(st == 200 and len(allowed) >= 2 and all(o["audit_seq"] > 0 for o in ops["operations"]),
+        check(st == 200 and len(allowed) >= 2 and all(o["audit_seq"] > 0 for o in ops["operations"])
+              and any(not o["allowed"] and o["action"] == "rm -rf" for o in ops["operations"]),
               "operations under the grant listed: %d" % len(ops["operations"]))
+        hist = [e["action"] for e in ops["history"]]
+        check(hist[:1] == ["access.request.create"] and "access.grant.approve" in hist and
+              "access.grant.end" in hist, "grant history from the audit log: %s" % hist)
         checks = audit_rows(d, "access.check")
         check(any(a["details"].get("grant_id") == rid and a["result"] == "allowed" for a in checks)
               and any(a["result"] == "denied" for a in checks), "every decision audited")
