@@ -414,4 +414,10 @@ mm_err mm_access_tick(mm_access *a);
 /* Lines for the daemon's start-up banner. */
 void mm_access_banner(mm_access *a, FILE *f);
 
+/* Registers the access module's evidence checks (access.*, identity.*:
+ * see evidence.c) for the FISC response table; a was opened by
+ * mm_access_open and must outlive the checks' use. Errors: as
+ * mm_evidence_register. */
+mm_err mm_access_register_checks(mm_access *a);
+
 #endif

@@ -185,6 +185,10 @@ mm_err mm_daemon_modules_open(mm_app *app)
 		if ((rc = mm_access_tick(app->access)) != MM_OK)
 			return rc;
 	}
+	/* The access module's evidence checks go in before the compliance
+	 * module registers its own, so each name has one owner. */
+	if (app->access != NULL && (rc = mm_access_register_checks(app->access)) != MM_OK)
+		return rc;
 	return fisc_open(app);
 }
 
