@@ -49,7 +49,6 @@ struct mm_access {
 	pthread_rwlock_t tlock;
 	struct target_set *targets;
 	mm_notifier *notifier;
-	int64_t last_tick_ms;
 };
 
 /* ---- identity.c ---- */

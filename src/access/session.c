@@ -444,6 +444,23 @@ static mm_err passwd_job(mm_db *db, void *arg)
 	return mm_audit_append(db, &ev, NULL);
 }
 
+/* A password change refused for a wrong current password is audited too. */
+static mm_err passwd_fail_job(mm_db *db, void *arg)
+{
+	const mm_access_ctx *ctx = arg;
+	char actor[MM_NAME_MAX + 8], target[MM_NAME_MAX + 8];
+	mm_audit_event ev;
+	json_t *d = json_pack("{s:s}", "reason", "bad_current_password");
+	mm_err rc;
+
+	snprintf(target, sizeof(target), "user:%s", ctx->who->name);
+	mm_access_event(&ev, ctx, actor, "user.password.change", target, "failure");
+	ev.details = d;
+	rc = mm_audit_append(db, &ev, NULL);
+	json_decref(d);
+	return rc;
+}
+
 /* Whether the user has TOTP active (for the minimum password length). */
 static mm_err user_has_mfa(mm_access *a, int64_t uid, bool *ret)
 {
@@ -512,6 +529,7 @@ mm_err mm_access_password_change(mm_access *a, const mm_access_ctx *ctx, const c
 		return rc;
 	if (mm_password_verify(row && phc[0] ? phc : a->dummy_phc, current) != MM_OK || !row) {
 		mm_crypto_wipe(phc, sizeof(phc));
+		(void)mm_store_write(a->store, passwd_fail_job, (void *)ctx);
 		return mm_err_set(MM_ERR_UNAUTHENTICATED, "the current password is wrong");
 	}
 	mm_crypto_wipe(phc, sizeof(phc));

@@ -457,6 +457,11 @@ def main():
         # ---- password change ends sessions ----
         lena = d.add_user("lena", ["auditor"], enrol=False)
         st, body, _ = d.http("POST", "/v1/auth/password", token=lena,
+                             body={"current": "Not the password 123", "new": strong_password()})
+        check(st == 401 and any(a["result"] == "failure" and a["target"] == "user:lena"
+                                for a in audit_rows(d, "user.password.change")),
+              "wrong current password refused and audited")
+        st, body, _ = d.http("POST", "/v1/auth/password", token=lena,
                              body={"current": d.passwords["lena"], "new": "password1234"})
         check(st == 400, "new password checked against the list")
         newpw = strong_password()
