@@ -49,9 +49,9 @@ mm_err mm_audit_tile_get(mm_db *db, unsigned t, uint64_t idx, unsigned *ret_coun
 #define AUDIT_COLS_E "e.seq, e.time_ms, e.actor, e.action, e.target, e.result, e.source, " \
 	"e.request_id, e.details"
 
-/* Events newer than the last merged chunk of the actor/action/target index;
- * at most this many are scanned by a query on those fields. */
-#define MM_AUDIT_INDEX_CHUNK 65536
+/* Events newer than the last merged chunk of the target index; at most this
+ * many are scanned by a query on the target. */
+#define MM_AUDIT_INDEX_CHUNK 16384
 /* Merges events [mark, end) into audit_key_idx when at least a chunk is
  * pending (or any, with force). Inside a store job. Errors: MM_ERR_STORE. */
 mm_err mm_audit_merge_index(mm_db *db, int64_t end, bool force);

@@ -2,14 +2,15 @@
  * query.c: searching the log by sequence range, time range, actor, action
  * and target with cursor pagination (ascending seq).
  *
- * Actor, action and target are indexed in chunks (log.c,
- * mm_audit_merge_index): events below the mark are in audit_key_idx, the
- * newer tail (at most MM_AUDIT_INDEX_CHUNK events) is scanned by rowid. A
- * query on one of those fields reads the index first (every seq there is
- * below the mark) and then the tail, in one read transaction, so the pages
- * concatenate in seq order and a chunk merged in between is neither missed
- * nor seen twice. The other given fields filter the joined rows. The cursor
- * is simply the next sequence number to return.
+ * Actor and action have per-row (column, seq) indexes: an equality on either
+ * plus "seq >= cursor ORDER BY seq" is an index range scan. The target is
+ * indexed in chunks (log.c, mm_audit_merge_index): events below the mark are
+ * in audit_key_idx, the newer tail (at most MM_AUDIT_INDEX_CHUNK events) is
+ * scanned by rowid. A target-only query reads the index first (every seq
+ * there is below the mark) and then the tail, in one read transaction, so
+ * the pages concatenate in seq order and a chunk merged in between is
+ * neither missed nor seen twice. Other given fields filter the rows. The
+ * cursor is simply the next sequence number to return.
  */
 #include "audit/internal.h"
 
@@ -28,6 +29,14 @@ static const char q_key[] =
 static const char q_tail[] =
 	"SELECT " AUDIT_COLS_E " FROM audit_events e"
 	" WHERE e.seq >= MAX(?, (SELECT upto FROM audit_index_mark WHERE id = 0)) AND e.seq <= ?"
+	" AND +e.time_ms >= ? AND +e.time_ms <= ?" FILTERS " ORDER BY e.seq LIMIT ?";
+/* Actor or action given: their own index ("+e.time_ms" keeps the planner off
+ * the time index; the other fields filter). */
+static const char q_actor[] =
+	"SELECT " AUDIT_COLS_E " FROM audit_events e WHERE e.actor = ? AND e.seq >= ? AND e.seq <= ?"
+	" AND +e.time_ms >= ? AND +e.time_ms <= ?" FILTERS " ORDER BY e.seq LIMIT ?";
+static const char q_action[] =
+	"SELECT " AUDIT_COLS_E " FROM audit_events e WHERE e.action = ? AND e.seq >= ? AND e.seq <= ?"
 	" AND +e.time_ms >= ? AND +e.time_ms <= ?" FILTERS " ORDER BY e.seq LIMIT ?";
 static const char q_plain[] =
 	"SELECT " AUDIT_COLS " FROM audit_events"
@@ -59,6 +68,8 @@ static mm_err run(mm_db *db, const char *sql, const mm_audit_filter *f, int kind
 		return rc;
 	if (sql == q_key && ((rc = mm_stmt_bind_int(st, i++, kind)) != MM_OK ||
 			     (rc = mm_stmt_bind_text(st, i++, value)) != MM_OK))
+		goto out;
+	if ((sql == q_actor || sql == q_action) && (rc = mm_stmt_bind_text(st, i++, value)) != MM_OK)
 		goto out;
 	if ((rc = mm_stmt_bind_int(st, i++, lo)) != MM_OK ||
 	    (rc = mm_stmt_bind_int(st, i++, f->seq_to)) != MM_OK ||
@@ -97,7 +108,7 @@ mm_err mm_audit_query(mm_store *s, const mm_audit_filter *f, json_t **ret_events
 	mm_db *db = NULL;
 	json_t *arr = NULL;
 	int64_t lo = f->seq_from > f->cursor ? f->seq_from : f->cursor, next = -1;
-	int kind = f->actor ? 1 : f->action ? 2 : f->target ? 3 : 0;
+	const char *sql = f->actor ? q_actor : f->action ? q_action : f->target ? q_key : q_plain;
 	const char *value = f->actor ? f->actor : f->action ? f->action : f->target;
 	bool in_tx = false;
 	int n = 0;
@@ -111,13 +122,13 @@ mm_err mm_audit_query(mm_store *s, const mm_audit_filter *f, json_t **ret_events
 		return MM_ERR_NOMEM;
 	if ((rc = mm_store_acquire(s, &db)) != MM_OK)
 		goto out;
-	if (kind == 0) {
-		rc = run(db, q_plain, f, 0, NULL, lo, arr, &n, &next);
+	if (sql != q_key) {
+		rc = run(db, sql, f, 0, value, lo, arr, &n, &next);
 	} else {
 		if ((rc = mm_db_begin(db)) != MM_OK)
 			goto out;
 		in_tx = true;
-		rc = run(db, q_key, f, kind, value, lo, arr, &n, &next);
+		rc = run(db, q_key, f, 3, value, lo, arr, &n, &next);
 		if (rc == MM_OK && next < 0)
 			rc = run(db, q_tail, f, 0, NULL, lo, arr, &n, &next);
 	}
