@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export RESULTS=${RESULTS:-bench/results}
 mkdir -p "$RESULTS"
 status=0
-for s in bench/http.sh bench/audit.sh bench/keys.sh bench/keys_http.sh bench/access.sh; do
+for s in bench/http.sh bench/audit.sh bench/audit_http.sh bench/keys.sh bench/keys_http.sh bench/access.sh; do
   [ -f "$s" ] || continue
   echo "== $s"
   bash "$s" || status=1
