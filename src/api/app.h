@@ -35,7 +35,6 @@ struct mm_app {
 	/* Seal state: when sealed() returns true only MM_ROUTE_SEALED routes are
 	 * served. NULL means "never sealed" (no key module). */
 	bool (*sealed)(mm_app *app);
-	void *modules[8];  /* reserved for module states added later */
 };
 
 #endif
