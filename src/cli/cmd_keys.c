@@ -122,19 +122,9 @@ static void print_status(const json_t *r)
 
 static int seal_status_cmd(mm_cli *c, int argc, char **argv)
 {
-	json_t *r = NULL;
-	int rc;
-
 	if (argc > 1)
 		return mm_cli_usage(c, "unexpected argument '%s'", argv[1]);
-	if ((rc = mm_cli_call(c, "GET", "/v1/sys/seal-status", NULL, &r)) != 0)
-		return rc;
-	if (c->json)
-		mm_cli_print_json(r);
-	else
-		print_status(r);
-	json_decref(r);
-	return 0;
+	return mm_cli_call_show(c, "GET", "/v1/sys/seal-status", NULL, print_status);
 }
 
 static int parse_counts(mm_cli *c, int argc, char **argv, long *n, long *k)
@@ -471,7 +461,7 @@ static int key_create_cmd(mm_cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *type = "aes256-gcm";
-	json_t *body = json_object(), *r = NULL, *pol;
+	json_t *body = json_object(), *pol;
 	int o, rc;
 
 	optind = 0;
@@ -499,16 +489,9 @@ static int key_create_cmd(mm_cli *c, int argc, char **argv)
 	}
 	json_object_set_new(body, "name", json_string(argv[optind]));
 	json_object_set_new(body, "type", json_string(type));
-	rc = mm_cli_call(c, "POST", "/v1/keys", body, &r);
+	rc = mm_cli_call_show(c, "POST", "/v1/keys", body, print_key);
 	json_decref(body);
-	if (rc != 0)
-		return rc;
-	if (c->json)
-		mm_cli_print_json(r);
-	else
-		print_key(r);
-	json_decref(r);
-	return 0;
+	return rc;
 }
 
 static int key_list_cmd(mm_cli *c, int argc, char **argv)

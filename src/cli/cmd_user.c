@@ -268,19 +268,12 @@ static int user_path(mm_cli *c, mm_buf *p, const char *name, const char *suffix)
 static int user_show_cmd(mm_cli *c, int argc, char **argv)
 {
 	mm_buf p = MM_BUF_INIT(1024);
-	json_t *r = NULL;
 	int rc;
 
 	if (argc != 2)
 		return mm_cli_usage(c, "give one user NAME");
-	if ((rc = user_path(c, &p, argv[1], NULL)) == 0 &&
-	    (rc = mm_cli_call(c, "GET", mm_buf_str(&p), NULL, &r)) == 0) {
-		if (c->json)
-			mm_cli_print_json(r);
-		else
-			print_user(r);
-	}
-	json_decref(r);
+	if ((rc = user_path(c, &p, argv[1], NULL)) == 0)
+		rc = mm_cli_call_show(c, "GET", mm_buf_str(&p), NULL, print_user);
 	mm_buf_release(&p);
 	return rc;
 }
@@ -293,7 +286,7 @@ static int user_set_cmd(mm_cli *c, int argc, char **argv)
 		{ "clear-cidrs", no_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 },
 	};
-	json_t *roles = json_array(), *cidrs = json_array(), *body = json_object(), *r = NULL;
+	json_t *roles = json_array(), *cidrs = json_array(), *body = json_object();
 	mm_buf p = MM_BUF_INIT(1024);
 	bool clear = false;
 	int o, rc;
@@ -319,16 +312,10 @@ static int user_set_cmd(mm_cli *c, int argc, char **argv)
 		rc = mm_cli_usage(c, "give --role, --allow-cidr or --clear-cidrs");
 		goto out;
 	}
-	if ((rc = user_path(c, &p, argv[optind], NULL)) != 0 ||
-	    (rc = mm_cli_call(c, "PATCH", mm_buf_str(&p), body, &r)) != 0)
-		goto out;
-	if (c->json)
-		mm_cli_print_json(r);
-	else
-		print_user(r);
+	if ((rc = user_path(c, &p, argv[optind], NULL)) == 0)
+		rc = mm_cli_call_show(c, "PATCH", mm_buf_str(&p), body, print_user);
 out:
 	mm_buf_release(&p);
-	json_decref(r);
 	json_decref(body);
 	json_decref(roles);
 	json_decref(cidrs);
@@ -452,17 +439,10 @@ static void print_codes(const json_t *r)
 
 static int confirm(mm_cli *c, const char *code)
 {
-	json_t *body = json_pack("{s:s}", "code", code), *r = NULL;
-	int rc = mm_cli_call(c, "POST", "/v1/auth/mfa/confirm", body, &r);
+	json_t *body = json_pack("{s:s}", "code", code);
+	int rc = mm_cli_call_show(c, "POST", "/v1/auth/mfa/confirm", body, print_codes);
 
 	json_decref(body);
-	if (rc == 0) {
-		if (c->json)
-			mm_cli_print_json(r);
-		else
-			print_codes(r);
-	}
-	json_decref(r);
 	return rc;
 }
 
