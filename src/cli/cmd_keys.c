@@ -155,6 +155,22 @@ static int parse_counts(mm_cli *c, int argc, char **argv, long *n, long *k)
 	return 0;
 }
 
+/* Parses --shares and --threshold and POSTs them to path; on success *r
+ * receives the reply (caller decrefs). */
+static int post_counts(mm_cli *c, int argc, char **argv, const char *path, long *n, long *k,
+		       json_t **r)
+{
+	json_t *body;
+	int rc;
+
+	if ((rc = parse_counts(c, argc, argv, n, k)) != 0)
+		return rc;
+	body = json_pack("{s:i, s:i}", "secret_shares", (int)*n, "secret_threshold", (int)*k);
+	rc = mm_cli_call(c, "POST", path, body, r);
+	json_decref(body);
+	return rc;
+}
+
 static void print_shares(const json_t *shares)
 {
 	json_t *v;
@@ -166,16 +182,11 @@ static void print_shares(const json_t *shares)
 
 static int seal_init_cmd(mm_cli *c, int argc, char **argv)
 {
-	json_t *body, *r = NULL;
+	json_t *r = NULL;
 	long n, k;
 	int rc;
 
-	if ((rc = parse_counts(c, argc, argv, &n, &k)) != 0)
-		return rc;
-	body = json_pack("{s:i, s:i}", "secret_shares", (int)n, "secret_threshold", (int)k);
-	rc = mm_cli_call(c, "POST", "/v1/sys/seal/init", body, &r);
-	json_decref(body);
-	if (rc != 0)
+	if ((rc = post_counts(c, argc, argv, "/v1/sys/seal/init", &n, &k, &r)) != 0)
 		return rc;
 	if (c->json) {
 		mm_cli_print_json(r);
@@ -326,16 +337,11 @@ static int unseal_cmd(mm_cli *c, int argc, char **argv)
 
 static int rekey_init_cmd(mm_cli *c, int argc, char **argv)
 {
-	json_t *body, *r = NULL;
+	json_t *r = NULL;
 	long n, k;
 	int rc;
 
-	if ((rc = parse_counts(c, argc, argv, &n, &k)) != 0)
-		return rc;
-	body = json_pack("{s:i, s:i}", "secret_shares", (int)n, "secret_threshold", (int)k);
-	rc = mm_cli_call(c, "POST", "/v1/sys/rekey", body, &r);
-	json_decref(body);
-	if (rc != 0)
+	if ((rc = post_counts(c, argc, argv, "/v1/sys/rekey", &n, &k, &r)) != 0)
 		return rc;
 	if (c->json)
 		mm_cli_print_json(r);
