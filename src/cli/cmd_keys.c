@@ -78,16 +78,6 @@ static void print_kv(const json_t *o, const char *indent)
 	}
 }
 
-/* Prints out[field] as one line (or the JSON with --json). */
-static int print_field(mm_cli *c, json_t *r, const char *field)
-{
-	if (c->json)
-		mm_cli_print_json(r);
-	else
-		printf("%s\n", json_string_value(json_object_get(r, field)));
-	return 0;
-}
-
 /* ---- seal ---- */
 
 static void print_status(const json_t *r)
@@ -717,7 +707,7 @@ static int key_export_cmd(mm_cli *c, int argc, char **argv)
 	json_decref(body);
 	mm_buf_release(&path);
 	if (rc == 0)
-		print_field(c, r, "key");
+		mm_cli_print_field(c, r, "key");
 	json_decref(r);
 	return rc;
 }
@@ -808,7 +798,7 @@ static int encrypt_cmd(mm_cli *c, int argc, char **argv)
 	    (rc = set_b64(c, body, "plaintext", in.data ? in.data : "", in.len)) != 0 ||
 	    (rc = call_op(c, &a, "encrypt", body, &r)) != 0)
 		goto out;
-	print_field(c, r, "ciphertext");
+	mm_cli_print_field(c, r, "ciphertext");
 out:
 	json_decref(body);
 	json_decref(r);
@@ -883,7 +873,7 @@ static int rewrap_cmd(mm_cli *c, int argc, char **argv)
 	rtrim(&in);
 	json_object_set_new(body, "ciphertext", json_stringn(in.data ? in.data : "", in.len));
 	if ((rc = call_op(c, &a, "rewrap", body, &r)) == 0)
-		print_field(c, r, "ciphertext");
+		mm_cli_print_field(c, r, "ciphertext");
 out:
 	json_decref(body);
 	json_decref(r);
@@ -934,7 +924,7 @@ static int hmac_or_sign(mm_cli *c, int argc, char **argv, const char *op, const 
 	if (a.raw)
 		json_object_set_new(body, "marshaling", json_string("raw"));
 	if ((rc = call_op(c, &a, op, body, &r)) == 0)
-		print_field(c, r, field);
+		mm_cli_print_field(c, r, field);
 out:
 	json_decref(body);
 	json_decref(r);

@@ -287,6 +287,14 @@ void mm_cli_print_json(const json_t *v)
 	}
 }
 
+void mm_cli_print_field(const mm_cli *c, const json_t *reply, const char *field)
+{
+	if (c->json)
+		mm_cli_print_json(reply);
+	else
+		printf("%s\n", json_string_value(json_object_get(reply, field)));
+}
+
 int mm_cli_call_show(mm_cli *c, const char *method, const char *path, json_t *body,
 		     void (*text)(const json_t *reply))
 {
