@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "compliance/internal.h"
+#include "core/mem.h"
 #include "core/time.h"
 #include "crypto/crypto.h"
 
@@ -364,13 +365,11 @@ static mm_err cells_push(fisc_cells *c, const char *crit, mm_fisc_party p, mm_fi
 	fisc_cell *x;
 
 	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 256;
-		fisc_cell *v = realloc(c->v, cap * sizeof(*v));
+		fisc_cell *v = mm_grow(c->v, &c->cap, 256, sizeof(*v));
 
 		if (v == NULL)
 			return MM_ERR_NOMEM;
 		c->v = v;
-		c->cap = cap;
 	}
 	x = &c->v[c->n];
 	x->crit = xstrdup(crit);
