@@ -164,6 +164,28 @@ static int read_new_password(mm_cli *c, bool pw_stdin, char *pw, size_t cap)
 	return rc;
 }
 
+/* Parses the options of user add and user set: --role and --allow-cidr
+ * (appended to roles and cidrs), one flag option (*flag), then one NAME. */
+static int user_opts(mm_cli *c, int argc, char **argv, const struct option *opts, json_t *roles,
+		     json_t *cidrs, bool *flag)
+{
+	int o;
+
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'r': json_array_append_new(roles, json_string(optarg)); break;
+		case 'a': json_array_append_new(cidrs, json_string(optarg)); break;
+		case 'p':
+		case 'x': *flag = true; break;
+		default: return mm_cli_usage(c, "bad option");
+		}
+	}
+	if (optind + 1 != argc)
+		return mm_cli_usage(c, "give one user NAME");
+	return 0;
+}
+
 static int user_add_cmd(mm_cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -175,21 +197,10 @@ static int user_add_cmd(mm_cli *c, int argc, char **argv)
 	json_t *roles = json_array(), *cidrs = json_array(), *body = NULL, *r = NULL;
 	bool pw_stdin = false;
 	char pw[PW_MAX] = "";
-	int o, rc;
+	int rc;
 
-	optind = 0;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'r': json_array_append_new(roles, json_string(optarg)); break;
-		case 'a': json_array_append_new(cidrs, json_string(optarg)); break;
-		case 'p': pw_stdin = true; break;
-		default: rc = mm_cli_usage(c, "bad option"); goto out;
-		}
-	}
-	if (optind + 1 != argc) {
-		rc = mm_cli_usage(c, "give one user NAME");
+	if ((rc = user_opts(c, argc, argv, opts, roles, cidrs, &pw_stdin)) != 0)
 		goto out;
-	}
 	if (json_array_size(roles) == 0) {
 		rc = mm_cli_usage(c, "at least one --role is required");
 		goto out;
@@ -289,21 +300,10 @@ static int user_set_cmd(mm_cli *c, int argc, char **argv)
 	json_t *roles = json_array(), *cidrs = json_array(), *body = json_object();
 	mm_buf p = MM_BUF_INIT(1024);
 	bool clear = false;
-	int o, rc;
+	int rc;
 
-	optind = 0;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'r': json_array_append_new(roles, json_string(optarg)); break;
-		case 'a': json_array_append_new(cidrs, json_string(optarg)); break;
-		case 'x': clear = true; break;
-		default: rc = mm_cli_usage(c, "bad option"); goto out;
-		}
-	}
-	if (optind + 1 != argc) {
-		rc = mm_cli_usage(c, "give one user NAME");
+	if ((rc = user_opts(c, argc, argv, opts, roles, cidrs, &clear)) != 0)
 		goto out;
-	}
 	if (json_array_size(roles) > 0)
 		json_object_set(body, "roles", roles);
 	if (json_array_size(cidrs) > 0 || clear)
