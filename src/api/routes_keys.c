@@ -206,7 +206,9 @@ static mm_err unseal(mm_req *r)
 	return MM_OK;
 }
 
-static mm_err seal(mm_req *r)
+/* Runs fn for the caller; on success replies {"<done>": true}. */
+static mm_err caller_call(mm_req *r, mm_err (*fn)(mm_keys *k, const mm_keys_caller *who),
+			  const char *done)
 {
 	mm_keys *k = keys_of(r);
 	mm_keys_caller who;
@@ -214,11 +216,15 @@ static mm_err seal(mm_req *r)
 
 	NEED_KEYS(k);
 	caller_of(r, &who);
-	rc = mm_keys_seal(k, &who);
-	if (rc != MM_OK)
+	if ((rc = fn(k, &who)) != MM_OK)
 		return rc;
-	mm_req_reply(r, 200, json_pack("{s:b}", "sealed", 1));
+	mm_req_reply(r, 200, json_pack("{s:b}", done, 1));
 	return MM_OK;
+}
+
+static mm_err seal(mm_req *r)
+{
+	return caller_call(r, mm_keys_seal, "sealed");
 }
 
 static mm_err rekey_start(mm_req *r)
@@ -273,16 +279,7 @@ static mm_err rekey_update(mm_req *r)
 
 static mm_err rekey_cancel(mm_req *r)
 {
-	mm_keys *k = keys_of(r);
-	mm_keys_caller who;
-	mm_err rc;
-
-	NEED_KEYS(k);
-	caller_of(r, &who);
-	if ((rc = mm_keys_rekey_cancel(k, &who)) != MM_OK)
-		return rc;
-	mm_req_reply(r, 200, json_pack("{s:b}", "cancelled", 1));
-	return MM_OK;
+	return caller_call(r, mm_keys_rekey_cancel, "cancelled");
 }
 
 static mm_err barrier_rotate(mm_req *r)
