@@ -469,6 +469,21 @@ mm_err fisc_with_read(mm_fisc *f, mm_err (*fn)(mm_db *db, void *arg), void *arg)
 	return rc;
 }
 
+/* Checks doc_id, runs fn(arg) in a read transaction and on success hands
+ * *out (the JSON fn built in arg) to *ret. */
+static mm_err doc_read_json(mm_fisc *f, const char *doc_id, mm_err (*fn)(mm_db *db, void *arg),
+			    void *arg, json_t *const *out, json_t **ret)
+{
+	mm_err rc;
+
+	if (!fisc_doc_id_ok(doc_id))
+		return fisc_doc_id_error();
+	if ((rc = fisc_with_read(f, fn, arg)) != MM_OK)
+		return rc;
+	*ret = *out;
+	return MM_OK;
+}
+
 static mm_err bind_va(mm_stmt *st, const char *spec, va_list ap)
 {
 	mm_err rc = MM_OK;
@@ -1137,14 +1152,8 @@ out:
 mm_err mm_fisc_history(mm_fisc *f, const char *doc_id, json_t **ret)
 {
 	struct hist_arg a = { doc_id, NULL };
-	mm_err rc;
 
-	if (!fisc_doc_id_ok(doc_id))
-		return fisc_doc_id_error();
-	if ((rc = fisc_with_read(f, hist_read, &a)) != MM_OK)
-		return rc;
-	*ret = a.out;
-	return MM_OK;
+	return doc_read_json(f, doc_id, hist_read, &a, &a.out, ret);
 }
 
 /* Sorting cells: by catalog order, then party. */
@@ -1237,14 +1246,8 @@ out:
 mm_err mm_fisc_version_get(mm_fisc *f, const char *doc_id, int64_t version, json_t **ret)
 {
 	struct vget_arg a = { f, doc_id, version, NULL };
-	mm_err rc;
 
-	if (!fisc_doc_id_ok(doc_id))
-		return fisc_doc_id_error();
-	if ((rc = fisc_with_read(f, vget_read, &a)) != MM_OK)
-		return rc;
-	*ret = a.out;
-	return MM_OK;
+	return doc_read_json(f, doc_id, vget_read, &a, &a.out, ret);
 }
 
 static int cmp_cell_key(const fisc_cell *a, const fisc_cell *b)
@@ -1350,14 +1353,8 @@ out:
 mm_err mm_fisc_version_diff(mm_fisc *f, const char *doc_id, int64_t a, int64_t b, json_t **ret)
 {
 	struct diff_arg d = { f, doc_id, a, b, NULL };
-	mm_err rc;
 
-	if (!fisc_doc_id_ok(doc_id))
-		return fisc_doc_id_error();
-	if ((rc = fisc_with_read(f, diff_read, &d)) != MM_OK)
-		return rc;
-	*ret = d.out;
-	return MM_OK;
+	return doc_read_json(f, doc_id, diff_read, &d, &d.out, ret);
 }
 
 /* ---- CSV import (parsing in csv.c) ---- */
