@@ -140,7 +140,10 @@ static mm_err request_list(mm_req *r)
 	return reply(r, rc, out, 200);
 }
 
-static mm_err request_get(mm_req *r)
+typedef mm_err (*by_id_fn)(mm_access *a, const mm_access_ctx *ctx, int64_t id, json_t **ret);
+
+/* A call on the request {id} without a body, replied as 200. */
+static mm_err by_id(mm_req *r, by_id_fn fn)
 {
 	mm_access_ctx ctx;
 	json_t *out = NULL;
@@ -150,24 +153,19 @@ static mm_err request_get(mm_req *r)
 	if ((rc = param_id(r, &id)) != MM_OK)
 		return rc;
 	mm_req_ctx(r, &ctx);
-	rc = mm_access_request_get(mm_req_app(r)->access, &ctx, id, &out);
+	rc = fn(mm_req_app(r)->access, &ctx, id, &out);
 
 	return reply(r, rc, out, 200);
 }
 
+static mm_err request_get(mm_req *r)
+{
+	return by_id(r, mm_access_request_get);
+}
+
 static mm_err operations(mm_req *r)
 {
-	mm_access_ctx ctx;
-	json_t *out = NULL;
-	int64_t id;
-	mm_err rc;
-
-	if ((rc = param_id(r, &id)) != MM_OK)
-		return rc;
-	mm_req_ctx(r, &ctx);
-	rc = mm_access_request_operations(mm_req_app(r)->access, &ctx, id, &out);
-
-	return reply(r, rc, out, 200);
+	return by_id(r, mm_access_request_operations);
 }
 
 /* The optional or required text field of a decision body. */
@@ -201,26 +199,12 @@ static mm_err decision(mm_req *r, decision_fn fn, const char *key, bool required
 
 	if ((rc = param_id(r, &id)) != MM_OK)
 		return rc;
-	if (key != NULL && (rc = text_field(r, key, required, max, &text)) != MM_OK)
+	if ((rc = text_field(r, key, required, max, &text)) != MM_OK)
 		return rc;
 	mm_req_ctx(r, &ctx);
 	rc = fn(mm_req_app(r)->access, &ctx, id, text, &out);
 
 	return reply(r, rc, out, 200);
-}
-
-static mm_err cancel_fn(mm_access *a, const mm_access_ctx *ctx, int64_t id, const char *text,
-			json_t **ret)
-{
-	(void)text;
-	return mm_access_request_cancel(a, ctx, id, ret);
-}
-
-static mm_err confirm_fn(mm_access *a, const mm_access_ctx *ctx, int64_t id, const char *text,
-			 json_t **ret)
-{
-	(void)text;
-	return mm_access_request_confirm(a, ctx, id, ret);
 }
 
 static mm_err approve(mm_req *r)
@@ -235,7 +219,7 @@ static mm_err deny(mm_req *r)
 
 static mm_err cancel(mm_req *r)
 {
-	return decision(r, cancel_fn, NULL, false, 0);
+	return by_id(r, mm_access_request_cancel);
 }
 
 static mm_err revoke(mm_req *r)
@@ -250,7 +234,7 @@ static mm_err report(mm_req *r)
 
 static mm_err confirm(mm_req *r)
 {
-	return decision(r, confirm_fn, NULL, false, 0);
+	return by_id(r, mm_access_request_confirm);
 }
 
 /* ---- the access check ---- */

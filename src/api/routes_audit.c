@@ -45,23 +45,12 @@ static mm_err need_log(mm_req *r, mm_audit_log **ret)
 	return MM_OK;
 }
 
-static json_t *b64(const uint8_t *p, size_t n)
-{
-	mm_buf b = MM_BUF_INIT(256);
-	json_t *s = NULL;
-
-	if (mm_base64_encode(&b, p, n) == MM_OK)
-		s = json_string(mm_buf_str(&b));
-	mm_buf_release(&b);
-	return s;
-}
-
 static json_t *proof_json(const mm_merkle_proof *p)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; a != NULL && i < p->n; i++)
-		json_array_append_new(a, b64(p->h[i], 32));
+		json_array_append_new(a, mm_audit_b64_json(p->h[i], 32));
 	return a;
 }
 
@@ -295,8 +284,8 @@ static json_t *checkpoint_json(const mm_audit_checkpoint *c)
 	char ts[MM_TIME_RFC3339_LEN];
 
 	mm_time_format(c->time_ms, ts);
-	return json_pack("{s:I,s:o,s:s,s:s}", "size", (json_int_t)c->size, "root", b64(c->root, 32),
-			 "time", ts, "note", c->note);
+	return json_pack("{s:I,s:o,s:s,s:s}", "size", (json_int_t)c->size, "root",
+			 mm_audit_b64_json(c->root, 32), "time", ts, "note", c->note);
 }
 
 static mm_err checkpoint_get(mm_req *r)
@@ -377,8 +366,8 @@ static mm_err proof_inclusion(mm_req *r)
 	if ((rc = mm_audit_inclusion_proof(mm_req_app(r)->store, seq, size, &p, leaf, root)) != MM_OK)
 		return rc;
 	mm_req_reply(r, 200, json_pack("{s:I,s:I,s:o,s:o,s:o}", "seq", (json_int_t)seq, "size",
-				       (json_int_t)size, "leaf_hash", b64(leaf, 32), "root",
-				       b64(root, 32), "proof", proof_json(&p)));
+				       (json_int_t)size, "leaf_hash", mm_audit_b64_json(leaf, 32), "root",
+				       mm_audit_b64_json(root, 32), "proof", proof_json(&p)));
 	return MM_OK;
 }
 
@@ -399,8 +388,8 @@ static mm_err proof_consistency(mm_req *r)
 	if ((rc = mm_audit_consistency_proof(mm_req_app(r)->store, from, to, &p, r1, r2)) != MM_OK)
 		return rc;
 	mm_req_reply(r, 200, json_pack("{s:I,s:I,s:o,s:o,s:o}", "from", (json_int_t)from, "to",
-				       (json_int_t)to, "root1", b64(r1, 32), "root2", b64(r2, 32),
-				       "proof", proof_json(&p)));
+				       (json_int_t)to, "root1", mm_audit_b64_json(r1, 32), "root2",
+				       mm_audit_b64_json(r2, 32), "proof", proof_json(&p)));
 	return MM_OK;
 }
 

@@ -206,7 +206,9 @@ static mm_err unseal(mm_req *r)
 	return MM_OK;
 }
 
-static mm_err seal(mm_req *r)
+/* Runs fn for the caller; on success replies {"<done>": true}. */
+static mm_err caller_call(mm_req *r, mm_err (*fn)(mm_keys *k, const mm_keys_caller *who),
+			  const char *done)
 {
 	mm_keys *k = keys_of(r);
 	mm_keys_caller who;
@@ -214,11 +216,15 @@ static mm_err seal(mm_req *r)
 
 	NEED_KEYS(k);
 	caller_of(r, &who);
-	rc = mm_keys_seal(k, &who);
-	if (rc != MM_OK)
+	if ((rc = fn(k, &who)) != MM_OK)
 		return rc;
-	mm_req_reply(r, 200, json_pack("{s:b}", "sealed", 1));
+	mm_req_reply(r, 200, json_pack("{s:b}", done, 1));
 	return MM_OK;
+}
+
+static mm_err seal(mm_req *r)
+{
+	return caller_call(r, mm_keys_seal, "sealed");
 }
 
 static mm_err rekey_start(mm_req *r)
@@ -273,16 +279,7 @@ static mm_err rekey_update(mm_req *r)
 
 static mm_err rekey_cancel(mm_req *r)
 {
-	mm_keys *k = keys_of(r);
-	mm_keys_caller who;
-	mm_err rc;
-
-	NEED_KEYS(k);
-	caller_of(r, &who);
-	if ((rc = mm_keys_rekey_cancel(k, &who)) != MM_OK)
-		return rc;
-	mm_req_reply(r, 200, json_pack("{s:b}", "cancelled", 1));
-	return MM_OK;
+	return caller_call(r, mm_keys_rekey_cancel, "cancelled");
 }
 
 static mm_err barrier_rotate(mm_req *r)
@@ -347,13 +344,25 @@ static mm_err rotate_period(const json_t *body, bool *ret_set, int64_t *ret_ms)
 	return MM_OK;
 }
 
+/* Replies status with the metadata of key name as it is now. */
+static mm_err reply_info(mm_req *r, mm_keys *k, const char *name, int status)
+{
+	mm_keys_info info;
+	mm_err rc;
+
+	if ((rc = mm_keys_show(k, name, &info)) != MM_OK)
+		return rc;
+	mm_req_reply(r, status, mm_keys_info_json(&info));
+	mm_keys_info_release(&info);
+	return MM_OK;
+}
+
 static mm_err create(mm_req *r)
 {
 	static const char *const allowed[] = { "name", "type", "exportable", "deletion_allowed",
 		"auto_rotate_period", "policy", NULL };
 	mm_keys *k = keys_of(r);
 	mm_keys_create_opts o = { 0 };
-	mm_keys_info info;
 	mm_keys_caller who;
 	const char *name, *type;
 	bool set = false;
@@ -371,27 +380,21 @@ static mm_err create(mm_req *r)
 		return rc;
 	o.policy = json_object_get(body, "policy");
 	caller_of(r, &who);
-	if ((rc = mm_keys_create(k, &who, name, &o)) != MM_OK ||
-	    (rc = mm_keys_show(k, name, &info)) != MM_OK)
+	if ((rc = mm_keys_create(k, &who, name, &o)) != MM_OK)
 		return rc;
-	mm_req_reply(r, 201, mm_keys_info_json(&info));
-	mm_keys_info_release(&info);
-	return MM_OK;
+	return reply_info(r, k, name, 201);
 }
 
 static mm_err show(mm_req *r)
 {
 	const char *name = mm_req_param(r, "name");
 	mm_keys *k = keys_of(r);
-	mm_keys_info info;
 	mm_err rc;
 
 	NEED_KEYS(k);
-	if ((rc = key_policy(r, name, "read")) != MM_OK || (rc = mm_keys_show(k, name, &info)) != MM_OK)
+	if ((rc = key_policy(r, name, "read")) != MM_OK)
 		return rc;
-	mm_req_reply(r, 200, mm_keys_info_json(&info));
-	mm_keys_info_release(&info);
-	return MM_OK;
+	return reply_info(r, k, name, 200);
 }
 
 static mm_err config(mm_req *r)
@@ -401,7 +404,6 @@ static mm_err config(mm_req *r)
 	const char *name = mm_req_param(r, "name");
 	mm_keys *k = keys_of(r);
 	mm_keys_config c = { 0 };
-	mm_keys_info info;
 	mm_keys_caller who;
 	json_t *body;
 	mm_err rc;
@@ -426,12 +428,9 @@ static mm_err config(mm_req *r)
 	if (c.set_policy && json_is_null(c.policy))
 		c.policy = NULL;
 	caller_of(r, &who);
-	if ((rc = mm_keys_configure(k, &who, name, &c)) != MM_OK ||
-	    (rc = mm_keys_show(k, name, &info)) != MM_OK)
+	if ((rc = mm_keys_configure(k, &who, name, &c)) != MM_OK)
 		return rc;
-	mm_req_reply(r, 200, mm_keys_info_json(&info));
-	mm_keys_info_release(&info);
-	return MM_OK;
+	return reply_info(r, k, name, 200);
 }
 
 static mm_err rotate(mm_req *r)

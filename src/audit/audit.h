@@ -84,6 +84,10 @@ typedef struct mm_audit_record {
 mm_err mm_audit_serialise(const mm_audit_record *r, mm_buf *out);
 /* leaf = SHA-256(0x00 || serialisation). Errors: MM_ERR_NOMEM. */
 mm_err mm_audit_record_leaf(const mm_audit_record *r, uint8_t leaf[MM_MERKLE_HASH_LEN]);
+/* A JSON string of the base64 of n bytes (hashes, roots: n small), or NULL
+ * when out of memory. The caller owns the result. (bundle.c) */
+json_t *mm_audit_b64_json(const uint8_t *p, size_t n);
+
 /* JSON form of a record as returned by queries and written in bundles
  * (details parsed back into an object). Caller owns the result; NULL when
  * out of memory. */

@@ -21,7 +21,7 @@
 #include "core/time.h"
 #include "crypto/crypto.h"
 
-static json_t *b64(const uint8_t *p, size_t n)
+json_t *mm_audit_b64_json(const uint8_t *p, size_t n)
 {
 	mm_buf b = MM_BUF_INIT(256);
 	json_t *s = NULL;
@@ -121,7 +121,7 @@ static json_t *event_json(const mm_audit_record *r, const uint8_t leaf[32])
 	json_object_set_new(o, "request_id", r->request_id ? json_string(r->request_id) : json_null());
 	json_object_set_new(o, "details",
 			    r->details ? json_stringn(r->details, r->details_len) : json_null());
-	json_object_set_new(o, "leaf", b64(leaf, 32));
+	json_object_set_new(o, "leaf", mm_audit_b64_json(leaf, 32));
 	return o;
 }
 
@@ -209,7 +209,7 @@ mm_err mm_audit_export(mm_store *s, int64_t from, int64_t to, mm_audit_write_fn 
 	arr = json_object_get(hdr, "prefix");
 	for (int l = 63; l >= 0; l--)
 		if ((uint64_t)from & ((uint64_t)1 << l))
-			json_array_append_new(arr, b64(pre.h[l], 32));
+			json_array_append_new(arr, mm_audit_b64_json(pre.h[l], 32));
 	rc = emit(hdr, w, ctx);
 	hdr = NULL;
 	if (rc != MM_OK)
@@ -260,7 +260,7 @@ mm_err mm_audit_export(mm_store *s, int64_t from, int64_t to, mm_audit_write_fn 
 				json_decref(suffix);
 				goto out;
 			}
-			json_array_append_new(suffix, b64(h, 32));
+			json_array_append_new(suffix, mm_audit_b64_json(h, 32));
 			cur += (uint64_t)1 << l;
 		}
 		if (suffix == NULL) {

@@ -56,6 +56,10 @@ mm_err mm_audit_tile_get(mm_db *db, unsigned t, uint64_t idx, unsigned *ret_coun
  * pending (or any, with force). Inside a store job. Errors: MM_ERR_STORE. */
 mm_err mm_audit_merge_index(mm_db *db, int64_t end, bool force);
 void mm_audit_record_from_stmt(mm_stmt *st, mm_audit_record *r);
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)
+ * of the n bytes at s, without C0 controls or DEL; a \n is allowed when
+ * newline_ok, C1 controls (U+0080..U+009F) when c1_ok. (note.c) */
+bool mm_audit_utf8_ok(const char *s, size_t n, bool newline_ok, bool c1_ok);
 /* Leaf hash of the event seq, from its row. Errors: MM_ERR_NOT_FOUND. */
 mm_err mm_audit_leaf_from_db(mm_db *db, int64_t seq, uint8_t out[HLEN]);
 /* Stored tree size (audit_state) in the current transaction. */

@@ -5,6 +5,7 @@
  * whole note (as the specification requires).
  */
 #include "audit/note.h"
+#include "audit/internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,9 +18,8 @@
 
 static const char em_dash[] = "\xe2\x80\x94 ";
 
-/* Strict UTF-8 check of n bytes; control characters other than \n
- * rejected. */
-static bool note_chars_ok(const char *s, size_t n)
+/* See internal.h. */
+bool mm_audit_utf8_ok(const char *s, size_t n, bool newline_ok, bool c1_ok)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
@@ -30,7 +30,7 @@ static bool note_chars_ok(const char *s, size_t n)
 		uint32_t cp;
 
 		if (c < 0x80) {
-			if ((c < 0x20 && c != '\n') || c == 0x7f)
+			if ((c < 0x20 && !(newline_ok && c == '\n')) || c == 0x7f)
 				return false;
 			i++;
 			continue;
@@ -55,11 +55,18 @@ static bool note_chars_ok(const char *s, size_t n)
 			cp = cp << 6 | (p[i + j] & 0x3f);
 		}
 		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
+		    (cp >= 0xd800 && cp <= 0xdfff) || (!c1_ok && cp >= 0x80 && cp <= 0x9f))
 			return false;
 		i += len;
 	}
 	return true;
+}
+
+/* Strict UTF-8 check of n bytes; control characters other than \n
+ * rejected. */
+static bool note_chars_ok(const char *s, size_t n)
+{
+	return mm_audit_utf8_ok(s, n, true, true);
 }
 
 static bool name_ok(const char *name)

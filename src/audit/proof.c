@@ -77,6 +77,18 @@ mm_err mm_audit_root_at(mm_store *s, int64_t size, uint8_t root[HLEN])
 	return rc;
 }
 
+/* Resolves *size (0: the snapshot's tree) and checks that the snapshot has
+ * a tree of that size. Errors: MM_ERR_NOT_FOUND. */
+static mm_err snap_tree_size(const struct snap *sn, int64_t *size)
+{
+	if (*size == 0)
+		*size = sn->size;
+	if (*size < 0 || *size > sn->size)
+		return mm_err_set(MM_ERR_NOT_FOUND, "tree size %" PRId64 " does not exist yet (the "
+				  "tree has %" PRId64 " events)", *size, sn->size);
+	return MM_OK;
+}
+
 mm_err mm_audit_inclusion_proof(mm_store *s, int64_t seq, int64_t size, mm_merkle_proof *ret,
 				uint8_t leaf[HLEN], uint8_t root[HLEN])
 {
@@ -86,13 +98,8 @@ mm_err mm_audit_inclusion_proof(mm_store *s, int64_t seq, int64_t size, mm_merkl
 
 	if ((rc = snap_open(s, &sn)) != MM_OK)
 		return rc;
-	if (size == 0)
-		size = sn.size;
-	if (size < 0 || size > sn.size) {
-		rc = mm_err_set(MM_ERR_NOT_FOUND, "tree size %" PRId64 " does not exist yet (the tree "
-				"has %" PRId64 " events)", size, sn.size);
+	if ((rc = snap_tree_size(&sn, &size)) != MM_OK)
 		goto out;
-	}
 	if (seq < 0 || seq >= size) {
 		rc = mm_err_set(MM_ERR_INVALID, "event %" PRId64 " is not in a tree of size %" PRId64,
 				seq, size);
@@ -121,13 +128,8 @@ mm_err mm_audit_consistency_proof(mm_store *s, int64_t from, int64_t to, mm_merk
 
 	if ((rc = snap_open(s, &sn)) != MM_OK)
 		return rc;
-	if (to == 0)
-		to = sn.size;
-	if (to < 0 || to > sn.size) {
-		rc = mm_err_set(MM_ERR_NOT_FOUND, "tree size %" PRId64 " does not exist yet (the tree "
-				"has %" PRId64 " events)", to, sn.size);
+	if ((rc = snap_tree_size(&sn, &to)) != MM_OK)
 		goto out;
-	}
 	if (from < 0 || from > to) {
 		rc = mm_err_set(MM_ERR_INVALID, "'from' must be between 0 and 'to'");
 		goto out;

@@ -69,6 +69,12 @@ int mm_cli_escape(mm_buf *b, const char *s);
 
 /* Prints v as indented JSON on stdout (for --json or as fallback). */
 void mm_cli_print_json(const json_t *v);
+/* Prints reply[field] (a string) as one line, or the whole reply as JSON with --json. */
+void mm_cli_print_field(const mm_cli *c, const json_t *reply, const char *field);
+/* Calls the API like mm_cli_call and, on success, prints the reply: as JSON with
+ * --json, else with text(reply). body is borrowed. Returns mm_cli_call's code. */
+int mm_cli_call_show(mm_cli *c, const char *method, const char *path, json_t *body,
+		     void (*text)(const json_t *reply));
 
 /* Progress "label: done/total (pct%)" on stderr when it is a terminal, or
  * always when force; a final call with done == total ends the line. */

@@ -71,17 +71,7 @@ static void print_request(const json_t *g)
 
 static int call_print(mm_cli *c, const char *method, const char *path, json_t *body)
 {
-	json_t *r = NULL;
-	int rc = mm_cli_call(c, method, path, body, &r);
-
-	if (rc == 0) {
-		if (c->json)
-			mm_cli_print_json(r);
-		else
-			print_request(r);
-	}
-	json_decref(r);
-	return rc;
+	return mm_cli_call_show(c, method, path, body, print_request);
 }
 
 static int request_cmd(mm_cli *c, int argc, char **argv)

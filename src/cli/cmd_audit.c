@@ -283,10 +283,7 @@ static int public_key_cmd(mm_cli *c, int argc, char **argv)
 		return mm_cli_usage(c, "unexpected argument '%s'", argv[1]);
 	if ((rc = mm_cli_call(c, "GET", "/v1/audit/public-key", NULL, &r)) != 0)
 		return rc;
-	if (c->json)
-		mm_cli_print_json(r);
-	else
-		printf("%s\n", json_string_value(json_object_get(r, "vkey")));
+	mm_cli_print_field(c, r, "vkey");
 	json_decref(r);
 	return 0;
 }

@@ -78,16 +78,6 @@ static void print_kv(const json_t *o, const char *indent)
 	}
 }
 
-/* Prints out[field] as one line (or the JSON with --json). */
-static int print_field(mm_cli *c, json_t *r, const char *field)
-{
-	if (c->json)
-		mm_cli_print_json(r);
-	else
-		printf("%s\n", json_string_value(json_object_get(r, field)));
-	return 0;
-}
-
 /* ---- seal ---- */
 
 static void print_status(const json_t *r)
@@ -122,19 +112,9 @@ static void print_status(const json_t *r)
 
 static int seal_status_cmd(mm_cli *c, int argc, char **argv)
 {
-	json_t *r = NULL;
-	int rc;
-
 	if (argc > 1)
 		return mm_cli_usage(c, "unexpected argument '%s'", argv[1]);
-	if ((rc = mm_cli_call(c, "GET", "/v1/sys/seal-status", NULL, &r)) != 0)
-		return rc;
-	if (c->json)
-		mm_cli_print_json(r);
-	else
-		print_status(r);
-	json_decref(r);
-	return 0;
+	return mm_cli_call_show(c, "GET", "/v1/sys/seal-status", NULL, print_status);
 }
 
 static int parse_counts(mm_cli *c, int argc, char **argv, long *n, long *k)
@@ -165,6 +145,22 @@ static int parse_counts(mm_cli *c, int argc, char **argv, long *n, long *k)
 	return 0;
 }
 
+/* Parses --shares and --threshold and POSTs them to path; on success *r
+ * receives the reply (caller decrefs). */
+static int post_counts(mm_cli *c, int argc, char **argv, const char *path, long *n, long *k,
+		       json_t **r)
+{
+	json_t *body;
+	int rc;
+
+	if ((rc = parse_counts(c, argc, argv, n, k)) != 0)
+		return rc;
+	body = json_pack("{s:i, s:i}", "secret_shares", (int)*n, "secret_threshold", (int)*k);
+	rc = mm_cli_call(c, "POST", path, body, r);
+	json_decref(body);
+	return rc;
+}
+
 static void print_shares(const json_t *shares)
 {
 	json_t *v;
@@ -176,16 +172,11 @@ static void print_shares(const json_t *shares)
 
 static int seal_init_cmd(mm_cli *c, int argc, char **argv)
 {
-	json_t *body, *r = NULL;
+	json_t *r = NULL;
 	long n, k;
 	int rc;
 
-	if ((rc = parse_counts(c, argc, argv, &n, &k)) != 0)
-		return rc;
-	body = json_pack("{s:i, s:i}", "secret_shares", (int)n, "secret_threshold", (int)k);
-	rc = mm_cli_call(c, "POST", "/v1/sys/seal/init", body, &r);
-	json_decref(body);
-	if (rc != 0)
+	if ((rc = post_counts(c, argc, argv, "/v1/sys/seal/init", &n, &k, &r)) != 0)
 		return rc;
 	if (c->json) {
 		mm_cli_print_json(r);
@@ -336,16 +327,11 @@ static int unseal_cmd(mm_cli *c, int argc, char **argv)
 
 static int rekey_init_cmd(mm_cli *c, int argc, char **argv)
 {
-	json_t *body, *r = NULL;
+	json_t *r = NULL;
 	long n, k;
 	int rc;
 
-	if ((rc = parse_counts(c, argc, argv, &n, &k)) != 0)
-		return rc;
-	body = json_pack("{s:i, s:i}", "secret_shares", (int)n, "secret_threshold", (int)k);
-	rc = mm_cli_call(c, "POST", "/v1/sys/rekey", body, &r);
-	json_decref(body);
-	if (rc != 0)
+	if ((rc = post_counts(c, argc, argv, "/v1/sys/rekey", &n, &k, &r)) != 0)
 		return rc;
 	if (c->json)
 		mm_cli_print_json(r);
@@ -471,7 +457,7 @@ static int key_create_cmd(mm_cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *type = "aes256-gcm";
-	json_t *body = json_object(), *r = NULL, *pol;
+	json_t *body = json_object(), *pol;
 	int o, rc;
 
 	optind = 0;
@@ -499,16 +485,9 @@ static int key_create_cmd(mm_cli *c, int argc, char **argv)
 	}
 	json_object_set_new(body, "name", json_string(argv[optind]));
 	json_object_set_new(body, "type", json_string(type));
-	rc = mm_cli_call(c, "POST", "/v1/keys", body, &r);
+	rc = mm_cli_call_show(c, "POST", "/v1/keys", body, print_key);
 	json_decref(body);
-	if (rc != 0)
-		return rc;
-	if (c->json)
-		mm_cli_print_json(r);
-	else
-		print_key(r);
-	json_decref(r);
-	return 0;
+	return rc;
 }
 
 static int key_list_cmd(mm_cli *c, int argc, char **argv)
@@ -728,7 +707,7 @@ static int key_export_cmd(mm_cli *c, int argc, char **argv)
 	json_decref(body);
 	mm_buf_release(&path);
 	if (rc == 0)
-		print_field(c, r, "key");
+		mm_cli_print_field(c, r, "key");
 	json_decref(r);
 	return rc;
 }
@@ -819,7 +798,7 @@ static int encrypt_cmd(mm_cli *c, int argc, char **argv)
 	    (rc = set_b64(c, body, "plaintext", in.data ? in.data : "", in.len)) != 0 ||
 	    (rc = call_op(c, &a, "encrypt", body, &r)) != 0)
 		goto out;
-	print_field(c, r, "ciphertext");
+	mm_cli_print_field(c, r, "ciphertext");
 out:
 	json_decref(body);
 	json_decref(r);
@@ -894,7 +873,7 @@ static int rewrap_cmd(mm_cli *c, int argc, char **argv)
 	rtrim(&in);
 	json_object_set_new(body, "ciphertext", json_stringn(in.data ? in.data : "", in.len));
 	if ((rc = call_op(c, &a, "rewrap", body, &r)) == 0)
-		print_field(c, r, "ciphertext");
+		mm_cli_print_field(c, r, "ciphertext");
 out:
 	json_decref(body);
 	json_decref(r);
@@ -945,7 +924,7 @@ static int hmac_or_sign(mm_cli *c, int argc, char **argv, const char *op, const 
 	if (a.raw)
 		json_object_set_new(body, "marshaling", json_string("raw"));
 	if ((rc = call_op(c, &a, op, body, &r)) == 0)
-		print_field(c, r, field);
+		mm_cli_print_field(c, r, field);
 out:
 	json_decref(body);
 	json_decref(r);

@@ -155,10 +155,7 @@ static int token_create_cmd(mm_cli *c, int argc, char **argv)
 	json_decref(body);
 	if (rc != 0)
 		return rc;
-	if (c->json)
-		mm_cli_print_json(r);
-	else
-		printf("%s\n", json_string_value(json_object_get(r, "token")));
+	mm_cli_print_field(c, r, "token");
 	json_decref(r);
 	return 0;
 }

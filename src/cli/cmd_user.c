@@ -164,6 +164,28 @@ static int read_new_password(mm_cli *c, bool pw_stdin, char *pw, size_t cap)
 	return rc;
 }
 
+/* Parses the options of user add and user set: --role and --allow-cidr
+ * (appended to roles and cidrs), one flag option (*flag), then one NAME. */
+static int user_opts(mm_cli *c, int argc, char **argv, const struct option *opts, json_t *roles,
+		     json_t *cidrs, bool *flag)
+{
+	int o;
+
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'r': json_array_append_new(roles, json_string(optarg)); break;
+		case 'a': json_array_append_new(cidrs, json_string(optarg)); break;
+		case 'p':
+		case 'x': *flag = true; break;
+		default: return mm_cli_usage(c, "bad option");
+		}
+	}
+	if (optind + 1 != argc)
+		return mm_cli_usage(c, "give one user NAME");
+	return 0;
+}
+
 static int user_add_cmd(mm_cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -175,21 +197,10 @@ static int user_add_cmd(mm_cli *c, int argc, char **argv)
 	json_t *roles = json_array(), *cidrs = json_array(), *body = NULL, *r = NULL;
 	bool pw_stdin = false;
 	char pw[PW_MAX] = "";
-	int o, rc;
+	int rc;
 
-	optind = 0;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'r': json_array_append_new(roles, json_string(optarg)); break;
-		case 'a': json_array_append_new(cidrs, json_string(optarg)); break;
-		case 'p': pw_stdin = true; break;
-		default: rc = mm_cli_usage(c, "bad option"); goto out;
-		}
-	}
-	if (optind + 1 != argc) {
-		rc = mm_cli_usage(c, "give one user NAME");
+	if ((rc = user_opts(c, argc, argv, opts, roles, cidrs, &pw_stdin)) != 0)
 		goto out;
-	}
 	if (json_array_size(roles) == 0) {
 		rc = mm_cli_usage(c, "at least one --role is required");
 		goto out;
@@ -268,19 +279,12 @@ static int user_path(mm_cli *c, mm_buf *p, const char *name, const char *suffix)
 static int user_show_cmd(mm_cli *c, int argc, char **argv)
 {
 	mm_buf p = MM_BUF_INIT(1024);
-	json_t *r = NULL;
 	int rc;
 
 	if (argc != 2)
 		return mm_cli_usage(c, "give one user NAME");
-	if ((rc = user_path(c, &p, argv[1], NULL)) == 0 &&
-	    (rc = mm_cli_call(c, "GET", mm_buf_str(&p), NULL, &r)) == 0) {
-		if (c->json)
-			mm_cli_print_json(r);
-		else
-			print_user(r);
-	}
-	json_decref(r);
+	if ((rc = user_path(c, &p, argv[1], NULL)) == 0)
+		rc = mm_cli_call_show(c, "GET", mm_buf_str(&p), NULL, print_user);
 	mm_buf_release(&p);
 	return rc;
 }
@@ -293,24 +297,13 @@ static int user_set_cmd(mm_cli *c, int argc, char **argv)
 		{ "clear-cidrs", no_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 },
 	};
-	json_t *roles = json_array(), *cidrs = json_array(), *body = json_object(), *r = NULL;
+	json_t *roles = json_array(), *cidrs = json_array(), *body = json_object();
 	mm_buf p = MM_BUF_INIT(1024);
 	bool clear = false;
-	int o, rc;
+	int rc;
 
-	optind = 0;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'r': json_array_append_new(roles, json_string(optarg)); break;
-		case 'a': json_array_append_new(cidrs, json_string(optarg)); break;
-		case 'x': clear = true; break;
-		default: rc = mm_cli_usage(c, "bad option"); goto out;
-		}
-	}
-	if (optind + 1 != argc) {
-		rc = mm_cli_usage(c, "give one user NAME");
+	if ((rc = user_opts(c, argc, argv, opts, roles, cidrs, &clear)) != 0)
 		goto out;
-	}
 	if (json_array_size(roles) > 0)
 		json_object_set(body, "roles", roles);
 	if (json_array_size(cidrs) > 0 || clear)
@@ -319,16 +312,10 @@ static int user_set_cmd(mm_cli *c, int argc, char **argv)
 		rc = mm_cli_usage(c, "give --role, --allow-cidr or --clear-cidrs");
 		goto out;
 	}
-	if ((rc = user_path(c, &p, argv[optind], NULL)) != 0 ||
-	    (rc = mm_cli_call(c, "PATCH", mm_buf_str(&p), body, &r)) != 0)
-		goto out;
-	if (c->json)
-		mm_cli_print_json(r);
-	else
-		print_user(r);
+	if ((rc = user_path(c, &p, argv[optind], NULL)) == 0)
+		rc = mm_cli_call_show(c, "PATCH", mm_buf_str(&p), body, print_user);
 out:
 	mm_buf_release(&p);
-	json_decref(r);
 	json_decref(body);
 	json_decref(roles);
 	json_decref(cidrs);
@@ -452,17 +439,10 @@ static void print_codes(const json_t *r)
 
 static int confirm(mm_cli *c, const char *code)
 {
-	json_t *body = json_pack("{s:s}", "code", code), *r = NULL;
-	int rc = mm_cli_call(c, "POST", "/v1/auth/mfa/confirm", body, &r);
+	json_t *body = json_pack("{s:s}", "code", code);
+	int rc = mm_cli_call_show(c, "POST", "/v1/auth/mfa/confirm", body, print_codes);
 
 	json_decref(body);
-	if (rc == 0) {
-		if (c->json)
-			mm_cli_print_json(r);
-		else
-			print_codes(r);
-	}
-	json_decref(r);
 	return rc;
 }
 

@@ -287,6 +287,30 @@ void mm_cli_print_json(const json_t *v)
 	}
 }
 
+void mm_cli_print_field(const mm_cli *c, const json_t *reply, const char *field)
+{
+	if (c->json)
+		mm_cli_print_json(reply);
+	else
+		printf("%s\n", json_string_value(json_object_get(reply, field)));
+}
+
+int mm_cli_call_show(mm_cli *c, const char *method, const char *path, json_t *body,
+		     void (*text)(const json_t *reply))
+{
+	json_t *r = NULL;
+	int rc = mm_cli_call(c, method, path, body, &r);
+
+	if (rc == 0) {
+		if (c->json)
+			mm_cli_print_json(r);
+		else
+			text(r);
+	}
+	json_decref(r);
+	return rc;
+}
+
 void mm_cli_progress(const char *label, unsigned long long done, unsigned long long total)
 {
 	if (!isatty(2) && getenv("MAMORI_PROGRESS") == NULL)

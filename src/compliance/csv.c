@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "compliance/internal.h"
+#include "core/mem.h"
 
 #define FIELD_MAX (1u << 20)
 #define MAX_FIELDS 64
@@ -413,15 +414,13 @@ mm_err mm_fisc_csv_parse_responses(const mm_fisc_edition *ed, const char *data, 
 			continue;
 		}
 		if (out.n == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			mm_fisc_csv_row *v = realloc(out.rows, ncap * sizeof(*v));
+			mm_fisc_csv_row *v = mm_grow(out.rows, &cap, 256, sizeof(*v));
 
 			if (v == NULL) {
 				rc = MM_ERR_NOMEM;
 				goto out;
 			}
 			out.rows = v;
-			cap = ncap;
 		}
 		row.id = strdup(id);
 		row.text_ja = strdup(mm_buf_str(&ps.fields[colidx[COL_JA]]));

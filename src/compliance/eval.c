@@ -16,6 +16,7 @@
 #include "compliance/internal.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/time.h"
 
 #define BINDINGS_MAX 256
@@ -295,15 +296,13 @@ mm_err fisc_eval_load_latest(mm_db *db, fisc_eval *ret)
 		fisc_eval_result *r;
 
 		if (e.n == cap) {
-			size_t ncap = cap ? cap * 2 : 32;
-			fisc_eval_result *v = realloc(e.r, ncap * sizeof(*v));
+			fisc_eval_result *v = mm_grow(e.r, &cap, 32, sizeof(*v));
 
 			if (v == NULL) {
 				rc = MM_ERR_NOMEM;
 				goto out;
 			}
 			e.r = v;
-			cap = ncap;
 		}
 		r = &e.r[e.n++];
 		r->check = strdup(mm_stmt_text(st, 0));

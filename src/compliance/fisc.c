@@ -12,6 +12,7 @@
 
 #include "compliance/builtin.h"
 #include "compliance/internal.h"
+#include "core/mem.h"
 
 #define BINDINGS_MAX_BYTES (4u << 20)
 
@@ -38,15 +39,13 @@ static mm_err load_dir(mm_fisc_catalog *cat, const char *dir)
 		    strcmp(de->d_name + len - 5, ".json") != 0)
 			continue;
 		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			char **v = realloc(names, ncap * sizeof(*v));
+			char **v = mm_grow(names, &cap, 8, sizeof(*v));
 
 			if (v == NULL) {
 				rc = MM_ERR_NOMEM;
 				goto out;
 			}
 			names = v;
-			cap = ncap;
 		}
 		if (n >= 64) {
 			rc = mm_err_set(MM_ERR_LIMIT, "fisc.edition_dir holds more than 64 edition files");

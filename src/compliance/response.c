@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "compliance/internal.h"
+#include "core/mem.h"
 #include "core/time.h"
 #include "crypto/crypto.h"
 
@@ -364,13 +365,11 @@ static mm_err cells_push(fisc_cells *c, const char *crit, mm_fisc_party p, mm_fi
 	fisc_cell *x;
 
 	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 256;
-		fisc_cell *v = realloc(c->v, cap * sizeof(*v));
+		fisc_cell *v = mm_grow(c->v, &c->cap, 256, sizeof(*v));
 
 		if (v == NULL)
 			return MM_ERR_NOMEM;
 		c->v = v;
-		c->cap = cap;
 	}
 	x = &c->v[c->n];
 	x->crit = xstrdup(crit);
@@ -468,6 +467,21 @@ mm_err fisc_with_read(mm_fisc *f, mm_err (*fn)(mm_db *db, void *arg), void *arg)
 	}
 	mm_store_release(f->store, db);
 	return rc;
+}
+
+/* Checks doc_id, runs fn(arg) in a read transaction and on success hands
+ * *out (the JSON fn built in arg) to *ret. */
+static mm_err doc_read_json(mm_fisc *f, const char *doc_id, mm_err (*fn)(mm_db *db, void *arg),
+			    void *arg, json_t *const *out, json_t **ret)
+{
+	mm_err rc;
+
+	if (!fisc_doc_id_ok(doc_id))
+		return fisc_doc_id_error();
+	if ((rc = fisc_with_read(f, fn, arg)) != MM_OK)
+		return rc;
+	*ret = *out;
+	return MM_OK;
 }
 
 static mm_err bind_va(mm_stmt *st, const char *spec, va_list ap)
@@ -1138,14 +1152,8 @@ out:
 mm_err mm_fisc_history(mm_fisc *f, const char *doc_id, json_t **ret)
 {
 	struct hist_arg a = { doc_id, NULL };
-	mm_err rc;
 
-	if (!fisc_doc_id_ok(doc_id))
-		return fisc_doc_id_error();
-	if ((rc = fisc_with_read(f, hist_read, &a)) != MM_OK)
-		return rc;
-	*ret = a.out;
-	return MM_OK;
+	return doc_read_json(f, doc_id, hist_read, &a, &a.out, ret);
 }
 
 /* Sorting cells: by catalog order, then party. */
@@ -1238,14 +1246,8 @@ out:
 mm_err mm_fisc_version_get(mm_fisc *f, const char *doc_id, int64_t version, json_t **ret)
 {
 	struct vget_arg a = { f, doc_id, version, NULL };
-	mm_err rc;
 
-	if (!fisc_doc_id_ok(doc_id))
-		return fisc_doc_id_error();
-	if ((rc = fisc_with_read(f, vget_read, &a)) != MM_OK)
-		return rc;
-	*ret = a.out;
-	return MM_OK;
+	return doc_read_json(f, doc_id, vget_read, &a, &a.out, ret);
 }
 
 static int cmp_cell_key(const fisc_cell *a, const fisc_cell *b)
@@ -1351,14 +1353,8 @@ out:
 mm_err mm_fisc_version_diff(mm_fisc *f, const char *doc_id, int64_t a, int64_t b, json_t **ret)
 {
 	struct diff_arg d = { f, doc_id, a, b, NULL };
-	mm_err rc;
 
-	if (!fisc_doc_id_ok(doc_id))
-		return fisc_doc_id_error();
-	if ((rc = fisc_with_read(f, diff_read, &d)) != MM_OK)
-		return rc;
-	*ret = d.out;
-	return MM_OK;
+	return doc_read_json(f, doc_id, diff_read, &d, &d.out, ret);
 }
 
 /* ---- CSV import (parsing in csv.c) ---- */

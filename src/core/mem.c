@@ -21,6 +21,16 @@ bool mm_ct_equal(const void *a, const void *b, size_t n)
 	return d == 0;
 }
 
+void *mm_grow(void *p, size_t *cap, size_t first, size_t elem)
+{
+	size_t ncap = *cap ? *cap * 2 : first;
+	void *v = realloc(p, ncap * elem);
+
+	if (v != NULL)
+		*cap = ncap;
+	return v;
+}
+
 void mm_free_secret(char *s)
 {
 	if (s != NULL) {

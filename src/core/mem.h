@@ -14,5 +14,10 @@ void mm_wipe(void *p, size_t n);
 bool mm_ct_equal(const void *a, const void *b, size_t n);
 /* Frees a NUL-terminated secret after wiping it; NULL is allowed. */
 void mm_free_secret(char *s);
+/* Grows an array of elem-byte elements that holds *cap of them: reallocates
+ * p to twice *cap (first when *cap is 0) and updates *cap. Returns the new
+ * array, or NULL (p and *cap unchanged, p still owned by the caller) when out
+ * of memory. */
+void *mm_grow(void *p, size_t *cap, size_t first, size_t elem);
 
 #endif

@@ -821,43 +821,42 @@ static mm_err run_one(mm_keys *k, const mm_keys_caller *who, const char *name, m
 	return MM_OK;
 }
 
+/* Runs one item whose result goes to *out (the caller's buffer, lent to the item and handed
+ * back whatever the outcome). */
+static mm_err run_one_buf(mm_keys *k, const mm_keys_caller *who, const char *name,
+			  mm_keys_op op, const mm_keys_op_opts *o, mm_keys_item *it, mm_buf *out)
+{
+	mm_err rc;
+
+	it->output = *out;
+	mm_buf_init(&it->aux, 0);
+	rc = run_one(k, who, name, op, o, it);
+	*out = it->output;
+	return rc;
+}
+
 mm_err mm_keys_encrypt(mm_keys *k, const mm_keys_caller *who, const char *name, const void *pt,
 		       size_t n, const void *ctx, size_t ctx_len, mm_buf *out)
 {
 	mm_keys_item it = { .input = pt, .input_len = n, .context = ctx, .context_len = ctx_len };
-	mm_err rc;
 
-	it.output = *out;
-	mm_buf_init(&it.aux, 0);
-	rc = run_one(k, who, name, MM_KEYS_OP_ENCRYPT, NULL, &it);
-	*out = it.output;
-	return rc;
+	return run_one_buf(k, who, name, MM_KEYS_OP_ENCRYPT, NULL, &it, out);
 }
 
 mm_err mm_keys_decrypt(mm_keys *k, const mm_keys_caller *who, const char *name, const char *ct,
 		       size_t n, const void *ctx, size_t ctx_len, mm_buf *out)
 {
 	mm_keys_item it = { .input = ct, .input_len = n, .context = ctx, .context_len = ctx_len };
-	mm_err rc;
 
-	it.output = *out;
-	mm_buf_init(&it.aux, 0);
-	rc = run_one(k, who, name, MM_KEYS_OP_DECRYPT, NULL, &it);
-	*out = it.output;
-	return rc;
+	return run_one_buf(k, who, name, MM_KEYS_OP_DECRYPT, NULL, &it, out);
 }
 
 mm_err mm_keys_rewrap(mm_keys *k, const mm_keys_caller *who, const char *name, const char *ct,
 		      size_t n, const void *ctx, size_t ctx_len, mm_buf *out)
 {
 	mm_keys_item it = { .input = ct, .input_len = n, .context = ctx, .context_len = ctx_len };
-	mm_err rc;
 
-	it.output = *out;
-	mm_buf_init(&it.aux, 0);
-	rc = run_one(k, who, name, MM_KEYS_OP_REWRAP, NULL, &it);
-	*out = it.output;
-	return rc;
+	return run_one_buf(k, who, name, MM_KEYS_OP_REWRAP, NULL, &it, out);
 }
 
 mm_err mm_keys_datakey(mm_keys *k, const mm_keys_caller *who, const char *name, const void *ctx,
@@ -883,13 +882,8 @@ mm_err mm_keys_hmac(mm_keys *k, const mm_keys_caller *who, const char *name, con
 		    size_t n, mm_buf *out)
 {
 	mm_keys_item it = { .input = msg, .input_len = n };
-	mm_err rc;
 
-	it.output = *out;
-	mm_buf_init(&it.aux, 0);
-	rc = run_one(k, who, name, MM_KEYS_OP_HMAC, NULL, &it);
-	*out = it.output;
-	return rc;
+	return run_one_buf(k, who, name, MM_KEYS_OP_HMAC, NULL, &it, out);
 }
 
 mm_err mm_keys_sign(mm_keys *k, const mm_keys_caller *who, const char *name, const void *msg,
@@ -897,13 +891,8 @@ mm_err mm_keys_sign(mm_keys *k, const mm_keys_caller *who, const char *name, con
 {
 	mm_keys_item it = { .input = msg, .input_len = n };
 	mm_keys_op_opts o = { fmt, false };
-	mm_err rc;
 
-	it.output = *out;
-	mm_buf_init(&it.aux, 0);
-	rc = run_one(k, who, name, MM_KEYS_OP_SIGN, &o, &it);
-	*out = it.output;
-	return rc;
+	return run_one_buf(k, who, name, MM_KEYS_OP_SIGN, &o, &it, out);
 }
 
 mm_err mm_keys_verify(mm_keys *k, const mm_keys_caller *who, const char *name, const void *msg,
