@@ -302,6 +302,13 @@ static mm_err load_key_locked(mm_keys *k, const char *name, struct nkey **ret)
 
 	if ((rc = mm_store_acquire(k->store, &db)) != MM_OK)
 		return rc;
+	/* One snapshot for the key row and its versions: a rotation committed
+	 * between the two reads would otherwise show a latest version that the
+	 * version list does not have yet (or the reverse). */
+	if ((rc = mm_db_begin(db)) != MM_OK) {
+		mm_store_release(k->store, db);
+		return rc;
+	}
 	if ((rc = read_row(db, name, &r)) != MM_OK)
 		goto out;
 	if (r.latest < 1 || r.latest > MM_ENVELOPE_MAX_VERSION) {
@@ -368,6 +375,7 @@ static mm_err load_key_locked(mm_keys *k, const char *name, struct nkey **ret)
 	}
 out:
 	mm_stmt_done(st);
+	mm_db_rollback(db);
 	mm_store_release(k->store, db);
 	mm_buf_wipe_release(&plain);
 	json_decref(r.policy);

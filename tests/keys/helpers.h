@@ -114,6 +114,8 @@ static inline bool audit_contains(struct env *e, const void *needle, size_t n)
 		const char *b = mm_stmt_text(st, 0);
 		len = b ? strlen(b) : 0;
 		found = memmem(b, len, needle, n) != NULL;
+		if (found) /* say where, so a failure can be read */
+			fprintf(stderr, "audit event containing the needle: %.*s\n", (int)len, b);
 	}
 	mm_stmt_done(st);
 	mm_store_release(e->store, db);
