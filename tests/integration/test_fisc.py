@@ -5,7 +5,7 @@ one stops the daemon from starting, naming the file); the catalog, edition
 diff and validation; a full 12th-edition table generated here is imported
 through the CLI and read back from the CSV and XLSX reports cell by cell
 (tests/compliance/check_report.py); bad CSV files are rejected with every
-problem's line and nothing imported; the author cannot approve (four eyes);
+problem's line and nothing imported; the author cannot approve, a second administrator can (four eyes);
 evidence evaluation, coverage and every report format; authentication and
 input errors. Python 3 standard library only.
 """
@@ -233,6 +233,19 @@ def main():
         check(rc == 0 and "keys.rotated" in out and "registered" in out, "checks list")
         rc, out, err = d.cli("fisc", "report", "--edition", "12")
         check(rc == 2, "report without --out -> usage error")
+
+        # Four eyes over HTTP: a second administrator approves, then publishes;
+        # the published version is what the default report shows.
+        bob = d.add_user("bob", ["admin"], enrol=False)  # no seal here: TOTP not enforced
+        check(bob is not None, "second administrator signed in")
+        rc, out, err = d.cli("fisc", "approve", "svc-12", token=bob)
+        check(rc == 0, "a second person approves: %s %s" % (out, err))
+        rc, out, err = d.cli("fisc", "publish", "svc-12", "--summary", "第12版 初版", token=bob)
+        check(rc == 0, "publish after approval: %s %s" % (out, err))
+        rc, out, err = d.cli("fisc", "history", "svc-12")
+        check(rc == 0 and "第12版 初版" in out, "history shows the published version: %s" % out)
+        st, body, _ = d.http("GET", "/v1/fisc/report?edition=12&format=md", token=tok)
+        check(st == 200 and "実1" in body, "report of the published version")
     finally:
         d.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
