@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +26,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "daemon/modules.h"
+#include "keys/keys.h"
 #include "store/store.h"
 
 #define MAMORI_VERSION "0.1.0"
@@ -127,16 +126,6 @@ static void *ticker_main(void *p)
 	return NULL;
 }
 
-static void harden(void)
-{
-	struct rlimit rl = { 0, 0 };
-
-	/* Key material lives in this process: no core dumps, no ptrace by
-	 * unprivileged peers. */
-	(void)setrlimit(RLIMIT_CORE, &rl);
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -155,6 +144,8 @@ int main(int argc, char **argv)
 	mm_store *store = NULL;
 	mm_api *api = NULL;
 	mm_store_opts so;
+	mm_keys_hardening hardening = { 0 };
+	mm_err hrc;
 	mm_log_level lvl;
 	struct sigctx sc;
 	struct ticker tk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
@@ -179,7 +170,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	harden();
+	/* Before any thread exists (the secure heap must be set up first): no
+	 * core dumps, not ptrace-able by peers, key material in a locked heap.
+	 * What did not take effect is logged once the log is open. */
+	hrc = mm_keys_harden_process(1 << 20, &hardening);
 	memset(&app, 0, sizeof(app));
 	if (mm_config_init(&cfg) != MM_OK) {
 		fprintf(stderr, "mamorid: out of memory\n");
@@ -196,6 +190,11 @@ int main(int argc, char **argv)
 		goto config_fail;
 	if ((rc = mm_log_open(cfg.log_file, lvl)) != MM_OK)
 		goto config_fail;
+	if (hrc != MM_OK)
+		mm_logkv(MM_LOG_WARN, "daemon.harden_incomplete", "detail", mm_err_detail(hrc), NULL);
+	if (!hardening.memory_locked)
+		mm_logkv(MM_LOG_WARN, "daemon.memory_not_locked",
+			 "detail", "secure heap could not be mlock'ed (RLIMIT_MEMLOCK)", NULL);
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sc.set);

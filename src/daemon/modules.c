@@ -88,29 +88,24 @@ static mm_err audit_open(mm_app *app)
 	return mm_audit_open(app->store, &o, &app->audit);
 }
 
-static mm_err keys_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64])
-{
-	mm_keys_signer *ks = ctx;
-
-	return ks->sign(ks->ctx, msg, len, sig);
-}
-
 /* Installs or removes the audit signer to match the seal state. */
 static void sync_audit_signer(mm_app *app)
 {
-	static mm_keys_signer ks;
+	mm_keys_signer ks;
 	bool unsealed = app->keys != NULL && mm_keys_is_unsealed(app->keys);
 	mm_err rc;
 
 	if (app->audit == NULL || unsealed == signer_installed)
 		return;
 	if (unsealed) {
-		mm_audit_signer as = { .key_name = NULL, .sign = keys_sign, .ctx = &ks };
+		mm_audit_signer as = { .key_name = NULL };
 
 		if ((rc = mm_keys_audit_signer(app->keys, &ks)) != MM_OK) {
 			mm_logkv(MM_LOG_WARN, "audit.signer_unavailable", "detail", mm_err_detail(rc), NULL);
 			return;
 		}
+		as.sign = ks.sign;  /* same signature; ks.ctx is the key manager */
+		as.ctx = ks.ctx;
 		memcpy(as.public_key, ks.public_key, sizeof(as.public_key));
 		if ((rc = mm_audit_set_signer(app->audit, &as)) != MM_OK) {
 			mm_logkv(MM_LOG_ERROR, "audit.signer_install_failed", "detail",
@@ -129,17 +124,9 @@ static void sync_audit_signer(mm_app *app)
 static mm_err keys_open(mm_app *app)
 {
 	mm_keys_opts ko = { app->store, app->cfg->unseal_key_file };
-	mm_keys_hardening h;
 	mm_err rc;
 
-	/* Key material goes to OpenSSL's locked secure heap (the process is
-	 * already non-dumpable with RLIMIT_CORE 0; this repeats that and adds
-	 * the heap). Failure to lock is reported, not fatal. */
-	if ((rc = mm_keys_harden_process(1 << 20, &h)) != MM_OK)
-		mm_logkv(MM_LOG_WARN, "keys.harden_incomplete", "detail", mm_err_detail(rc), NULL);
-	if (!h.memory_locked)
-		mm_logkv(MM_LOG_WARN, "keys.memory_not_locked",
-			 "detail", "secure heap could not be mlock'ed (RLIMIT_MEMLOCK)", NULL);
+	/* The process was hardened in main, before any thread started. */
 	if ((rc = mm_keys_open(&ko, &app->keys)) != MM_OK)
 		return rc;
 	app->sealed = keys_sealed;
