@@ -107,7 +107,7 @@ static mm_err standing_row(mm_stmt *st, void *arg)
 	char buf[MM_ROLES_MAX + 1], *save = NULL, *r;
 
 	s->users++;
-	mm_access_copy_str(buf, sizeof(buf), roles);
+	mm_str_copy(buf, sizeof(buf), roles);
 	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save)) {
 		if (strcmp(r, "admin") == 0)
 			s->admins++;

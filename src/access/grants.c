@@ -122,16 +122,16 @@ static void grant_from_row(mm_stmt *st, struct grant *g)
 {
 	memset(g, 0, sizeof(*g));
 	g->id = mm_stmt_int(st, 0);
-	mm_access_copy_str(g->user, sizeof(g->user), mm_stmt_text(st, 1));
-	mm_access_copy_str(g->target, sizeof(g->target), mm_stmt_text(st, 2));
-	mm_access_copy_str(g->role, sizeof(g->role), mm_stmt_text(st, 3));
+	mm_str_copy(g->user, sizeof(g->user), mm_stmt_text(st, 1));
+	mm_str_copy(g->target, sizeof(g->target), mm_stmt_text(st, 2));
+	mm_str_copy(g->role, sizeof(g->role), mm_stmt_text(st, 3));
 	if (mm_grant_state_parse(mm_stmt_text(st, 6), &g->state) != MM_OK)
 		g->state = MM_GRANT_REVOKED; /* unknown text: treat as closed */
 	g->created_ms = mm_stmt_int(st, 7);
 	g->review_by_ms = mm_stmt_int(st, 8);
 	g->start_ms = mm_stmt_int(st, 9);
 	g->end_ms = mm_stmt_int(st, 10);
-	mm_access_copy_str(g->approver_role, sizeof(g->approver_role), mm_stmt_text(st, 11));
+	mm_str_copy(g->approver_role, sizeof(g->approver_role), mm_stmt_text(st, 11));
 	g->approvals_required = mm_stmt_int(st, 12);
 	g->report_required = mm_stmt_int(st, 13) != 0;
 	g->breakglass = mm_stmt_int(st, 14) != 0;
@@ -308,7 +308,7 @@ static bool has_role(const char *roles, const char *role)
 {
 	char buf[MM_ROLES_MAX + 1], *save = NULL, *r;
 
-	mm_access_copy_str(buf, sizeof(buf), roles);
+	mm_str_copy(buf, sizeof(buf), roles);
 	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
 		if (strcmp(r, role) == 0)
 			return true;
@@ -733,7 +733,7 @@ static mm_err refuse(mm_db *db, struct decide_job *j, const struct grant *g, con
 		     mm_err e, const char *msg)
 {
 	j->refused = e;
-	mm_access_copy_str(j->refused_msg, sizeof(j->refused_msg), msg);
+	mm_str_copy(j->refused_msg, sizeof(j->refused_msg), msg);
 	return audit_grant(db, j->ctx, action, g, "denied", json_pack("{s:s}", "refusal", msg));
 }
 
@@ -1062,9 +1062,9 @@ static void check_decide(mm_access *a, mm_db *db, struct check_job *j, int64_t n
 	mm_err rc;
 
 	*ret = MM_OK;
-	mm_access_copy_str(d->reason, sizeof(d->reason), "no active grant");
+	mm_str_copy(d->reason, sizeof(d->reason), "no active grant");
 	if ((rc = mm_targets_exists(a, j->target, &exists)) != MM_OK || !exists) {
-		mm_access_copy_str(d->reason, sizeof(d->reason), "unknown target");
+		mm_str_copy(d->reason, sizeof(d->reason), "unknown target");
 		return;
 	}
 	if ((rc = mm_db_prepare(db, q_user, &st)) != MM_OK)
@@ -1076,16 +1076,16 @@ static void check_decide(mm_access *a, mm_db *db, struct check_job *j, int64_t n
 
 		uid = mm_stmt_int(st, 0);
 		if (mm_stmt_int(st, 1) != 0) {
-			mm_access_copy_str(d->reason, sizeof(d->reason), "user disabled");
+			mm_str_copy(d->reason, sizeof(d->reason), "user disabled");
 			uid = 0;
 		} else if (j->client_source != NULL && cidrs != NULL && cidrs[0] != '\0' &&
 			   !mm_cidr_text_allows(cidrs, j->client_source)) {
-			mm_access_copy_str(d->reason, sizeof(d->reason),
+			mm_str_copy(d->reason, sizeof(d->reason),
 					   "source address not allowed for the user");
 			uid = 0;
 		}
 	} else if (rc == MM_OK) {
-		mm_access_copy_str(d->reason, sizeof(d->reason), "unknown user");
+		mm_str_copy(d->reason, sizeof(d->reason), "unknown user");
 	}
 	mm_stmt_done(st);
 	if (rc != MM_OK)
@@ -1105,8 +1105,8 @@ static void check_decide(mm_access *a, mm_db *db, struct check_job *j, int64_t n
 			if (d->grant_id == 0) {
 				/* Denials under a grant are recorded under it too. */
 				d->grant_id = mm_stmt_int(st, 0);
-				mm_access_copy_str(d->role, sizeof(d->role), role);
-				mm_access_copy_str(d->reason, sizeof(d->reason),
+				mm_str_copy(d->role, sizeof(d->role), role);
+				mm_str_copy(d->reason, sizeof(d->reason),
 						   "action not allowed for the granted role");
 			}
 			if (mm_targets_action_allowed(a, j->target, role, j->action, &ok) == MM_OK &&
@@ -1115,8 +1115,8 @@ static void check_decide(mm_access *a, mm_db *db, struct check_job *j, int64_t n
 				d->grant_id = mm_stmt_int(st, 0);
 				d->remaining_ms = mm_stmt_int(st, 2) - now;
 				d->breakglass = mm_stmt_int(st, 3) != 0;
-				mm_access_copy_str(d->role, sizeof(d->role), role);
-				mm_access_copy_str(d->reason, sizeof(d->reason), "active grant");
+				mm_str_copy(d->role, sizeof(d->role), role);
+				mm_str_copy(d->reason, sizeof(d->reason), "active grant");
 				break;
 			}
 		}

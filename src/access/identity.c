@@ -271,7 +271,7 @@ bool mm_access_roles_require_mfa(const mm_access *a, const char *roles)
 {
 	char buf[MM_ROLES_MAX + 1], *save = NULL, *r;
 
-	mm_access_copy_str(buf, sizeof(buf), roles);
+	mm_str_copy(buf, sizeof(buf), roles);
 	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
 		if (mm_access_role_requires_mfa(a, r))
 			return true;
@@ -418,7 +418,7 @@ mm_err mm_access_open(mm_store *store, const mm_config *cfg, mm_access **ret)
 	mm_crypto_wipe(rnd, sizeof(rnd));
 	if (rc != MM_OK)
 		goto out;
-	mm_access_copy_str(a->dummy_phc, sizeof(a->dummy_phc), mm_buf_str(&dummy));
+	mm_str_copy(a->dummy_phc, sizeof(a->dummy_phc), mm_buf_str(&dummy));
 	if ((rc = mm_targets_open(a)) != MM_OK)
 		goto out;
 	if (cfg->breakglass_user != NULL &&
@@ -473,17 +473,6 @@ mm_store *mm_access_store(mm_access *a)
 const mm_config *mm_access_config(const mm_access *a)
 {
 	return a->cfg;
-}
-
-void mm_access_copy_str(char *dst, size_t cap, const char *src)
-{
-	size_t n = src ? strlen(src) : 0;
-
-	if (n >= cap)
-		n = cap - 1;
-	if (n > 0)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
 }
 
 void mm_access_event(mm_audit_event *ev, const mm_access_ctx *ctx, char *actor,
@@ -571,7 +560,7 @@ static void effective_roles(const mm_access *a, const char *roles, const char *s
 	size_t used = 0;
 
 	out[0] = '\0';
-	mm_access_copy_str(buf, sizeof(buf), roles);
+	mm_str_copy(buf, sizeof(buf), roles);
 	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save)) {
 		const struct custom_role *c = mm_access_role_entry(a, r);
 
@@ -767,8 +756,8 @@ mm_err mm_access_authenticate(mm_access *a, const char *token, const char *sourc
 		/* Used once, never cached. */
 		memset(&p, 0, sizeof(p));
 		p.kind = MM_PRINCIPAL_BOOTSTRAP;
-		mm_access_copy_str(p.token_id, sizeof(p.token_id), mm_stmt_text(st, 0));
-		mm_access_copy_str(p.name, sizeof(p.name), "bootstrap");
+		mm_str_copy(p.token_id, sizeof(p.token_id), mm_stmt_text(st, 0));
+		mm_str_copy(p.name, sizeof(p.name), "bootstrap");
 		p.expires_ms = mm_stmt_int(st, 2);
 		goto done;
 	}
@@ -781,12 +770,12 @@ mm_err mm_access_authenticate(mm_access *a, const char *token, const char *sourc
 	e.session = strcmp(mm_stmt_text(st, 1), "session") == 0;
 	e.full = strcmp(mm_stmt_text(st, 8), "full") == 0;
 	e.mfa = mm_stmt_int(st, 9) != 0;
-	mm_access_copy_str(e.token_id, sizeof(e.token_id), mm_stmt_text(st, 0));
+	mm_str_copy(e.token_id, sizeof(e.token_id), mm_stmt_text(st, 0));
 	e.expires_ms = mm_stmt_int(st, 2);
 	e.last_seen_ms = mm_stmt_int(st, 10);
 	e.user_id = mm_stmt_int(st, 4);
-	mm_access_copy_str(e.name, sizeof(e.name), mm_stmt_text(st, 5));
-	mm_access_copy_str(e.roles, sizeof(e.roles), mm_stmt_text(st, 6));
+	mm_str_copy(e.name, sizeof(e.name), mm_stmt_text(st, 5));
+	mm_str_copy(e.roles, sizeof(e.roles), mm_stmt_text(st, 6));
 	{
 		const char *cidrs = mm_stmt_text(st, 11);
 		size_t n = cidrs ? strlen(cidrs) : 0;

@@ -17,6 +17,7 @@
 #include "access/cidr.h"
 #include "access/password.h"
 #include "audit/audit.h"
+#include "core/str.h"
 #include "crypto/crypto.h"
 
 struct custom_role {
@@ -55,7 +56,6 @@ struct mm_access {
 /* Runs a write job that changes users or tokens, then invalidates the
  * authentication cache (after the commit, before the caller replies). */
 mm_err mm_access_write_auth(mm_access *a, mm_store_job_fn fn, void *arg);
-void mm_access_copy_str(char *dst, size_t cap, const char *src);
 /* Fills actor/source/request id of an audit event from ctx. actor is a
  * caller-provided buffer of at least MM_NAME_MAX + 8 bytes. */
 void mm_access_event(mm_audit_event *ev, const mm_access_ctx *ctx, char *actor,

@@ -211,7 +211,7 @@ static mm_err load_user_mfa(mm_access *a, int64_t uid, struct user_mfa *u)
 		rc = mm_err_set(MM_ERR_NOT_FOUND, "no such user");
 		goto out;
 	}
-	mm_access_copy_str(u->name, sizeof(u->name), mm_stmt_text(st, 0));
+	mm_str_copy(u->name, sizeof(u->name), mm_stmt_text(st, 0));
 	if (!mm_stmt_is_null(st, 1) && (p = mm_stmt_blob(st, 1, &n)) != NULL &&
 	    (rc = mm_buf_append(&u->active, p, n)) != MM_OK)
 		goto out;

@@ -223,7 +223,7 @@ static size_t load_due(mm_access *a, struct due *out, int64_t now)
 		while (n < BATCH && mm_stmt_step(st, &row) == MM_OK && row) {
 			out[n].id = mm_stmt_int(st, 0);
 			out[n].attempts = mm_stmt_int(st, 1);
-			mm_access_copy_str(out[n].event, sizeof(out[n].event), mm_stmt_text(st, 2));
+			mm_str_copy(out[n].event, sizeof(out[n].event), mm_stmt_text(st, 2));
 			out[n].body = strdup(mm_stmt_text(st, 3));
 			if (out[n].body != NULL)
 				n++;

@@ -69,17 +69,17 @@ static mm_err load_login_user(mm_access *a, const char *name, struct login_user 
 		goto out;
 	u->found = true;
 	u->id = mm_stmt_int(st, 0);
-	mm_access_copy_str(u->roles, sizeof(u->roles), mm_stmt_text(st, 1));
-	mm_access_copy_str(u->phc, sizeof(u->phc), mm_stmt_text(st, 2));
+	mm_str_copy(u->roles, sizeof(u->roles), mm_stmt_text(st, 1));
+	mm_str_copy(u->phc, sizeof(u->phc), mm_stmt_text(st, 2));
 	u->disabled = mm_stmt_int(st, 3) != 0;
-	mm_access_copy_str(u->cidrs, sizeof(u->cidrs), mm_stmt_text(st, 4));
+	mm_str_copy(u->cidrs, sizeof(u->cidrs), mm_stmt_text(st, 4));
 	if (!mm_stmt_is_null(st, 5) && (p = mm_stmt_blob(st, 5, &n)) != NULL &&
 	    (rc = mm_buf_append(&u->secret, p, n)) != MM_OK)
 		goto out;
 	u->last_step = mm_stmt_int(st, 6);
 	u->failed = mm_stmt_int(st, 7);
 	u->locked_until = mm_stmt_int(st, 8);
-	mm_access_copy_str(u->name, sizeof(u->name), mm_stmt_text(st, 9));
+	mm_str_copy(u->name, sizeof(u->name), mm_stmt_text(st, 9));
 out:
 	mm_stmt_done(st);
 	mm_store_release(a->store, db);
@@ -387,7 +387,7 @@ mm_err mm_access_login_run(mm_access *a, const mm_access_login *in, mm_buf *ret_
 	if ((rc = mm_buf_append(ret_token, tok.data, tok.len)) != MM_OK)
 		goto out;
 	memset(ret, 0, sizeof(*ret));
-	mm_access_copy_str(ret->user, sizeof(ret->user), u->name);
+	mm_str_copy(ret->user, sizeof(ret->user), u->name);
 	ret->restricted = j.restricted;
 	ret->mfa = j.mfa;
 	ret->expires_ms = now + cfg->session_absolute_ms;
@@ -520,8 +520,8 @@ mm_err mm_access_password_change(mm_access *a, const mm_access_ctx *ctx, const c
 	if ((rc = mm_db_prepare(db, sql, &st)) == MM_OK &&
 	    (rc = mm_stmt_bind_int(st, 1, ctx->who->user_id)) == MM_OK &&
 	    (rc = mm_stmt_step(st, &row)) == MM_OK && row) {
-		mm_access_copy_str(phc, sizeof(phc), mm_stmt_text(st, 0));
-		mm_access_copy_str(roles, sizeof(roles), mm_stmt_text(st, 1));
+		mm_str_copy(phc, sizeof(phc), mm_stmt_text(st, 0));
+		mm_str_copy(roles, sizeof(roles), mm_stmt_text(st, 1));
 	}
 	mm_stmt_done(st);
 	mm_store_release(a->store, db);

@@ -197,7 +197,7 @@ static mm_err config_targets(mm_access *a, struct target_set *s)
 					"letters, digits, '.', '_' and '-'", ct->line, ct->name);
 			goto out;
 		}
-		mm_access_copy_str(t.name, sizeof(t.name), ct->name);
+		mm_str_copy(t.name, sizeof(t.name), ct->name);
 		t.from_config = true;
 		if ((it = mm_config_table_get(ct, "description")) != NULL &&
 		    (t.description = strdup(it->str)) == NULL) {
@@ -206,7 +206,7 @@ static mm_err config_targets(mm_access *a, struct target_set *s)
 		}
 		memset(&base, 0, sizeof(base));
 		it = mm_config_table_get(ct, "approver_role");
-		mm_access_copy_str(base.approver_role, sizeof(base.approver_role),
+		mm_str_copy(base.approver_role, sizeof(base.approver_role),
 				   it ? it->str : "approver");
 		it = mm_config_table_get(ct, "approvals");
 		base.approvals = it ? it->num : 1;
@@ -223,7 +223,7 @@ static mm_err config_targets(mm_access *a, struct target_set *s)
 		for (size_t r = 0; r < roles->nlist; r++) {
 			mm_policy p = base;
 
-			mm_access_copy_str(p.role, sizeof(p.role), roles->list[r]);
+			mm_str_copy(p.role, sizeof(p.role), roles->list[r]);
 			if ((rc = push_policy(&t, &p)) != MM_OK)
 				goto cfgerr;
 		}
@@ -259,7 +259,7 @@ cfgerr:
 			goto out;
 		}
 		if ((it = mm_config_table_get(ct, "approver_role")) != NULL)
-			mm_access_copy_str(p->approver_role, sizeof(p->approver_role), it->str);
+			mm_str_copy(p->approver_role, sizeof(p->approver_role), it->str);
 		if ((it = mm_config_table_get(ct, "approvals")) != NULL)
 			p->approvals = it->num;
 		if ((it = mm_config_table_get(ct, "max_duration")) != NULL)
@@ -312,7 +312,7 @@ static mm_err policy_fields(const json_t *o, mm_policy *p)
 	if ((rc = mm_json_str(o, "approver_role", false, MM_NAME_MAX, &s)) != MM_OK)
 		return rc;
 	if (s != NULL)
-		mm_access_copy_str(p->approver_role, sizeof(p->approver_role), s);
+		mm_str_copy(p->approver_role, sizeof(p->approver_role), s);
 	if ((rc = mm_json_int(o, "approvals", false, 1, MAX_APPROVALS, &p->approvals)) != MM_OK)
 		return rc;
 	if ((rc = duration_field(o, "max_duration", &p->max_ms)) != MM_OK)
@@ -332,7 +332,7 @@ static mm_err target_from_json(mm_access *a, const char *name, const json_t *spe
 	mm_err rc;
 
 	memset(t, 0, sizeof(*t));
-	mm_access_copy_str(t->name, sizeof(t->name), name);
+	mm_str_copy(t->name, sizeof(t->name), name);
 	if ((rc = mm_json_only(spec, allowed)) != MM_OK)
 		return rc;
 	if ((rc = mm_json_str(spec, "description", false, 1024, &desc)) != MM_OK)
@@ -340,7 +340,7 @@ static mm_err target_from_json(mm_access *a, const char *name, const json_t *spe
 	if (desc != NULL && (t->description = strdup(desc)) == NULL)
 		return MM_ERR_NOMEM;
 	memset(&base, 0, sizeof(base));
-	mm_access_copy_str(base.approver_role, sizeof(base.approver_role), "approver");
+	mm_str_copy(base.approver_role, sizeof(base.approver_role), "approver");
 	base.approvals = 1;
 	base.max_ms = a->cfg->max_grant_ms;
 	{
@@ -378,7 +378,7 @@ static mm_err target_from_json(mm_access *a, const char *name, const json_t *spe
 		}
 		if (strlen(r) > MM_NAME_MAX)
 			return mm_err_set(MM_ERR_INVALID, "field 'roles': role name too long");
-		mm_access_copy_str(p.role, sizeof(p.role), r);
+		mm_str_copy(p.role, sizeof(p.role), r);
 		if ((rc = check_policy(a, name, &p)) != MM_OK || (rc = push_policy(t, &p)) != MM_OK)
 			return rc;
 	}
@@ -485,7 +485,7 @@ static mm_err db_targets(mm_access *a, struct target_set *s)
 		}
 		json_decref(spec);
 		t.updated_ms = mm_stmt_int(st, 2);
-		mm_access_copy_str(t.updated_by, sizeof(t.updated_by), mm_stmt_text(st, 3));
+		mm_str_copy(t.updated_by, sizeof(t.updated_by), mm_stmt_text(st, 3));
 		if ((rc = set_push(s, &t)) != MM_OK) {
 			target_release(&t);
 			break;

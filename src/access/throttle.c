@@ -92,7 +92,7 @@ static struct entry *find(mm_throttle *t, const char *key, bool create, int64_t 
 			victim = s;
 	}
 	memset(&t->e[victim], 0, sizeof(t->e[victim]));
-	mm_access_copy_str(t->e[victim].key, KEY_MAX, key);
+	mm_str_copy(t->e[victim].key, KEY_MAX, key);
 	return &t->e[victim];
 }
 

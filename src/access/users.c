@@ -42,7 +42,7 @@ static json_t *split_list(const char *s)
 
 	if (arr == NULL)
 		return NULL;
-	mm_access_copy_str(buf, sizeof(buf), s);
+	mm_str_copy(buf, sizeof(buf), s);
 	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
 		json_array_append_new(arr, json_string(r));
 	return arr;
@@ -52,7 +52,7 @@ static bool has_role(const char *roles, const char *role)
 {
 	char buf[MM_ROLES_MAX + 1], *save = NULL, *r;
 
-	mm_access_copy_str(buf, sizeof(buf), roles);
+	mm_str_copy(buf, sizeof(buf), roles);
 	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
 		if (strcmp(r, role) == 0)
 			return true;
@@ -63,7 +63,7 @@ static bool any_privileged(const mm_access *a, const char *roles)
 {
 	char buf[MM_ROLES_MAX + 1], *save = NULL, *r;
 
-	mm_access_copy_str(buf, sizeof(buf), roles);
+	mm_str_copy(buf, sizeof(buf), roles);
 	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
 		if (mm_access_role_is_privileged(a, r))
 			return true;
@@ -328,7 +328,7 @@ static mm_err lookup_uid(mm_db *db, const char *name, int64_t *uid, char *roles,
 	    (rc = mm_stmt_step(st, &row)) == MM_OK && row) {
 		*uid = mm_stmt_int(st, 0);
 		if (roles != NULL)
-			mm_access_copy_str(roles, cap, mm_stmt_text(st, 1));
+			mm_str_copy(roles, cap, mm_stmt_text(st, 1));
 	}
 	mm_stmt_done(st);
 	if (rc == MM_OK && !row)
