@@ -8,6 +8,7 @@
 
 #include "api/app.h"
 #include "api/routes.h"
+#include "audit/audit.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "access/password.h"
@@ -86,9 +87,33 @@ static mm_err metrics(mm_req *r)
 		"mamori_store_jobs_total %llu\n"
 		"# HELP mamori_store_failed_groups_total Group commits that failed.\n"
 		"# TYPE mamori_store_failed_groups_total counter\n"
-		"mamori_store_failed_groups_total %llu\n",
+		"mamori_store_failed_groups_total %llu\n"
+		"# HELP mamori_store_checkpoints_total Background WAL checkpoints.\n"
+		"# TYPE mamori_store_checkpoints_total counter\n"
+		"mamori_store_checkpoints_total %llu\n",
 		(unsigned long long)st.groups, (unsigned long long)st.jobs,
-		(unsigned long long)st.failed_groups);
+		(unsigned long long)st.failed_groups, (unsigned long long)st.checkpoints);
+	if (rc == MM_OK && app->audit != NULL) {
+		mm_audit_stats as;
+
+		mm_audit_get_stats(app->audit, &as);
+		rc = mm_buf_appendf(&out,
+			"# HELP mamori_audit_events Events in the committed audit tree.\n"
+			"# TYPE mamori_audit_events gauge\n"
+			"mamori_audit_events %lld\n"
+			"# HELP mamori_audit_index_lag_events Events not yet in the query index "
+			"(queries scan them).\n"
+			"# TYPE mamori_audit_index_lag_events gauge\n"
+			"mamori_audit_index_lag_events %lld\n"
+			"# HELP mamori_audit_checkpoints_total Signed checkpoints issued.\n"
+			"# TYPE mamori_audit_checkpoints_total counter\n"
+			"mamori_audit_checkpoints_total %llu\n"
+			"# HELP mamori_audit_witness_failures_total Checkpoints a witness did not take.\n"
+			"# TYPE mamori_audit_witness_failures_total counter\n"
+			"mamori_audit_witness_failures_total %llu\n",
+			(long long)as.tree_size, (long long)(as.tree_size - as.indexed),
+			(unsigned long long)as.checkpoints, (unsigned long long)as.witness_failures);
+	}
 	if (rc == MM_OK && app->metrics_extra != NULL)
 		rc = app->metrics_extra(app, &out);
 	if (rc != MM_OK)

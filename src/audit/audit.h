@@ -182,8 +182,15 @@ mm_err mm_audit_public_key(mm_audit_log *log, json_t **ret);
 typedef struct mm_audit_stats {
 	uint64_t checkpoints;
 	uint64_t witness_failures;
+	int64_t tree_size;         /* events in the committed tree */
+	int64_t indexed;           /* events [0, indexed) are in the query index */
 } mm_audit_stats;
 void mm_audit_get_stats(mm_audit_log *log, mm_audit_stats *ret);
+
+/* Waits until the query index covers every event of the committed tree.
+ * Queries are complete without it (they scan the events not yet indexed);
+ * this is for tests, benchmarks and shutdown. Errors: MM_ERR_TIMEOUT. */
+mm_err mm_audit_index_sync(mm_audit_log *log, int64_t timeout_ms);
 
 /* ---- proofs (read-only; any thread) ---- */
 

@@ -49,12 +49,23 @@ mm_err mm_audit_tile_get(mm_db *db, unsigned t, uint64_t idx, unsigned *ret_coun
 #define AUDIT_COLS_E "e.seq, e.time_ms, e.actor, e.action, e.target, e.result, e.source, " \
 	"e.request_id, e.details"
 
-/* Events newer than the last merged chunk of the target index; at most this
- * many are scanned by a query on the target. */
-#define MM_AUDIT_INDEX_CHUNK 16384
-/* Merges events [mark, end) into audit_key_idx when at least a chunk is
- * pending (or any, with force). Inside a store job. Errors: MM_ERR_STORE. */
-mm_err mm_audit_merge_index(mm_db *db, int64_t end, bool force);
+/* The query index (index.c), in the companion database "audit_index". */
+typedef struct mm_audit_index mm_audit_index;
+/* Sequence numbers per row of audit_time_blocks (min/max time_ms). */
+#define MM_AUDIT_TIME_BLOCK 1024
+#define MM_AUDIT_TIME_BLOCK_S "1024"
+/* Opens (creating, or rebuilding when it does not match this log) the
+ * index of the log in s, whose tree has size events, and starts indexing.
+ * Errors: those of mm_store_open_companion, MM_ERR_STORE. */
+mm_err mm_audit_index_open(mm_store *s, int64_t size, mm_audit_index **ret);
+/* Events [0, end) are committed: index them soon (any thread; NULL ok). */
+void mm_audit_index_notify(mm_audit_index *ix, int64_t end);
+/* Waits until events [0, end) are indexed. Errors: MM_ERR_TIMEOUT. */
+mm_err mm_audit_index_wait(mm_audit_index *ix, int64_t end, int64_t timeout_ms);
+/* Events [0, result) are indexed. */
+int64_t mm_audit_index_upto(mm_audit_index *ix);
+/* Waits for a running index job, closes the companion. NULL ok. */
+void mm_audit_index_close(mm_audit_index *ix);
 void mm_audit_record_from_stmt(mm_stmt *st, mm_audit_record *r);
 /* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)
  * of the n bytes at s, without C0 controls or DEL; a \n is allowed when
@@ -72,6 +83,7 @@ struct tree_state {
 
 struct mm_audit_log {
 	mm_store *store;
+	mm_audit_index *index;         /* set before the group hook exists */
 	pthread_mutex_t mu;            /* guards cur, signer, stats, last_* */
 	struct tree_state cur;         /* committed */
 	struct tree_state next;        /* writer thread only, between pre and post */

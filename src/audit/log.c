@@ -84,6 +84,13 @@ static const char *const steps[] = {
 	" SELECT 3, target, seq FROM audit_events WHERE target IS NOT NULL;"
 	"INSERT INTO audit_index_mark (id, upto)"
 	" SELECT 0, COALESCE(MAX(seq) + 1, 0) FROM audit_events",
+	/* 3: every query index moves to the companion database (index.c),
+	 * written off the commit path; it is rebuilt there from the events. */
+	"DROP INDEX audit_events_time;"
+	"DROP INDEX audit_events_actor;"
+	"DROP INDEX audit_events_action;"
+	"DROP TABLE audit_key_idx;"
+	"DROP TABLE audit_index_mark",
 };
 
 const mm_migration_set mm_audit_migrations = { "audit", steps, sizeof(steps) / sizeof(steps[0]) };
@@ -707,57 +714,6 @@ out:
 	return rc;
 }
 
-/*
- * The target index in chunks. Events below audit_index_mark.upto are in
- * audit_key_idx as (3, target, seq); newer ones (fewer than
- * MM_AUDIT_INDEX_CHUNK, or all with force) are found by scanning that short
- * tail of audit_events (query.c). Each distinct target's index page is
- * dirtied once per chunk instead of once per group commit. Runs inside the
- * group's transaction: the index and the mark move together with the
- * events. The chunk bounds both the tail a query scans and the extra time
- * of the one group commit that merges it (about 20 ms for 16 Ki events).
- */
-mm_err mm_audit_merge_index(mm_db *db, int64_t end, bool force)
-{
-	static const char q_upto[] = "SELECT upto FROM audit_index_mark WHERE id = 0";
-	static const char *const q_merge[] = {
-		"INSERT INTO audit_key_idx (kind, value, seq) SELECT 3, target, seq FROM audit_events"
-		" WHERE seq >= ? AND seq < ? AND target IS NOT NULL",
-	};
-	static const char q_mark[] = "UPDATE audit_index_mark SET upto = ? WHERE id = 0";
-	int64_t upto = 0;
-	mm_stmt *st;
-	bool row;
-	mm_err rc;
-
-	if ((rc = mm_db_prepare(db, q_upto, &st)) != MM_OK)
-		return rc;
-	rc = mm_stmt_step(st, &row);
-	if (rc == MM_OK && row)
-		upto = mm_stmt_int(st, 0);
-	mm_stmt_done(st);
-	if (rc != MM_OK)
-		return rc;
-	if (end <= upto || (!force && end - upto < MM_AUDIT_INDEX_CHUNK))
-		return MM_OK;
-	for (size_t i = 0; i < sizeof(q_merge) / sizeof(q_merge[0]); i++) {
-		if ((rc = mm_db_prepare(db, q_merge[i], &st)) != MM_OK)
-			return rc;
-		if ((rc = mm_stmt_bind_int(st, 1, upto)) == MM_OK &&
-		    (rc = mm_stmt_bind_int(st, 2, end)) == MM_OK)
-			rc = mm_stmt_run(st);
-		mm_stmt_done(st);
-		if (rc != MM_OK)
-			return rc;
-	}
-	if ((rc = mm_db_prepare(db, q_mark, &st)) != MM_OK)
-		return rc;
-	if ((rc = mm_stmt_bind_int(st, 1, end)) == MM_OK)
-		rc = mm_stmt_run(st);
-	mm_stmt_done(st);
-	return rc;
-}
-
 static mm_err hook_pre(mm_db *db, void *arg)
 {
 	static const char upd[] = "UPDATE audit_state SET tree_size = ?, root = ? WHERE id = 0";
@@ -789,8 +745,6 @@ static mm_err hook_pre(mm_db *db, void *arg)
 	}
 	if ((rc = put_partial_tiles(db, &log->next)) != MM_OK)
 		return rc;
-	if ((rc = mm_audit_merge_index(db, end, false)) != MM_OK)
-		return rc;
 	mm_merkle_frontier_root(&log->next.f, root);
 	if ((rc = mm_db_prepare(db, upd, &st)) != MM_OK)
 		return rc;
@@ -811,6 +765,7 @@ static void hook_post(mm_err rc, void *arg)
 		pthread_mutex_lock(&log->mu);
 		memcpy(&log->cur, &log->next, sizeof(log->cur));
 		pthread_mutex_unlock(&log->mu);
+		mm_audit_index_notify(log->index, (int64_t)log->next.f.size);
 	}
 	log->staged = false;
 	pending_clear();
@@ -899,6 +854,9 @@ mm_err mm_audit_open(mm_store *s, const mm_audit_opts *o, mm_audit_log **ret)
 	txn = false;
 	mm_store_release(s, db);
 	db = NULL;
+	/* Before the hook, which notifies it from the writer thread. */
+	if ((rc = mm_audit_index_open(s, size, &log->index)) != MM_OK)
+		goto fail;
 	if ((rc = mm_store_add_group_hook(s, hook_pre, hook_post, log)) != MM_OK)
 		goto fail;
 	/* Hash events appended while no log was open (the hook catches up). */
@@ -913,6 +871,7 @@ fail:
 	if (txn)
 		mm_db_rollback(db);
 	mm_store_release(s, db);
+	mm_audit_index_close(log->index);
 	free(log->origin);
 	free(log->witness_file);
 	free(log->witness_url);
@@ -929,6 +888,7 @@ void mm_audit_close(mm_audit_log *log)
 	/* Nothing to flush: every committed group already holds its tree. If
 	 * the store is already closing the writer has no group left to run. */
 	(void)mm_store_remove_group_hooks(log->store, log);
+	mm_audit_index_close(log->index);
 	free(log->origin);
 	free(log->witness_file);
 	free(log->witness_url);
@@ -978,5 +938,15 @@ void mm_audit_get_stats(mm_audit_log *log, mm_audit_stats *ret)
 {
 	pthread_mutex_lock(&log->mu);
 	*ret = log->stats;
+	ret->tree_size = (int64_t)log->cur.f.size;
 	pthread_mutex_unlock(&log->mu);
+	ret->indexed = mm_audit_index_upto(log->index);
+}
+
+mm_err mm_audit_index_sync(mm_audit_log *log, int64_t timeout_ms)
+{
+	int64_t size;
+
+	mm_audit_head(log, &size, NULL);
+	return mm_audit_index_wait(log->index, size, timeout_ms);
 }

@@ -29,6 +29,13 @@ typedef struct mm_backend {
 	bool (*col_null)(void *stmt, int c);
 	void (*reset)(void *stmt);
 	int64_t (*changes)(void *conn);
+	/* Makes the database at path visible to conn under the schema name
+	 * (not in a transaction); read_only: conn can never write it. */
+	mm_err (*attach)(void *conn, const char *path, const char *name, bool read_only);
+	/* Moves committed data out of the write-ahead log without blocking the
+	 * writer or readers (SQLite: a PASSIVE checkpoint); NULL when the
+	 * backend has no such log. Run by the store's checkpointer thread. */
+	mm_err (*checkpoint)(void *conn);
 } mm_backend;
 
 extern const mm_backend mm_backend_sqlite;

@@ -50,6 +50,10 @@ static mm_err sq_open(const mm_store_opts *o, const char *path, bool writer, voi
 
 	if (o->read_only)
 		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+	/* A companion's writer attaches its primary as a read-only URI. Its own
+	 * path is never a URI: it ends in a fixed "/name.db". */
+	if (o->companion && writer)
+		flags |= SQLITE_OPEN_URI;
 	rc = sqlite3_open_v2(path, &db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		e = mm_err_set(MM_ERR_STORE, "cannot open %s: %s", path, sqlite3_errstr(rc));
@@ -81,7 +85,20 @@ static mm_err sq_open(const mm_store_opts *o, const char *path, bool writer, voi
 		sqlite3_close(db);
 		return e;
 	}
-	if (writer && (e = sq_exec(db, "PRAGMA wal_autocheckpoint=16384; PRAGMA cache_size=-65536;")) != MM_OK) {
+	/* The primary's checkpoints run on the store's checkpointer thread
+	 * (sq_checkpoint): done by the writer after a commit, copying up to
+	 * 64 MiB of log into the database held every waiting request for
+	 * tens of milliseconds. The writer still checkpoints past 256 MiB of
+	 * log, which bounds the log if the checkpointer cannot catch up (a
+	 * checkpoint that started during a commit stops short of it); by then
+	 * nearly all of it is already copied. A companion (sync NORMAL, off
+	 * every request's path) keeps SQLite's default. */
+	if (writer && !o->companion &&
+	    (e = sq_exec(db, "PRAGMA wal_autocheckpoint=65536;")) != MM_OK) {
+		sqlite3_close(db);
+		return e;
+	}
+	if (writer && (e = sq_exec(db, "PRAGMA cache_size=-65536;")) != MM_OK) {
 		sqlite3_close(db);
 		return e;
 	}
@@ -188,6 +205,57 @@ static int64_t sq_changes(void *conn)
 	return sqlite3_changes64(conn);
 }
 
+static mm_err sq_attach(void *conn, const char *path, const char *name, bool read_only)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char sql[96], uri[3 * 4096 + 32];
+	size_t n = 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	/* Read-only needs a URI (file:PATH?mode=ro): every byte that is not
+	 * unreserved is percent-encoded. A read-only schema takes only a read
+	 * transaction even under BEGIN IMMEDIATE, so the attaching writer never
+	 * locks the primary against its own writer. */
+	if (read_only) {
+		n = (size_t)snprintf(uri, sizeof(uri), "file:");
+		for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+			if (n + 4 >= sizeof(uri) - 16)
+				return mm_err_set(MM_ERR_CONFIG, "data directory path too long");
+			if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || *p == '/' || *p == '.' || *p == '-' || *p == '_') {
+				uri[n++] = (char)*p;
+			} else {
+				uri[n++] = '%';
+				uri[n++] = hex[*p >> 4];
+				uri[n++] = hex[*p & 15];
+			}
+		}
+		snprintf(uri + n, sizeof(uri) - n, "?mode=ro");
+	}
+	/* The name is checked by the store ([a-z_], short); the path is bound. */
+	snprintf(sql, sizeof(sql), "ATTACH DATABASE ? AS %s", name);
+	rc = sqlite3_prepare_v2(conn, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 1, read_only ? uri : path, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_OK)
+		return sq_err(conn, rc, "attach");
+	return MM_OK;
+}
+
+static mm_err sq_checkpoint(void *conn)
+{
+	int rc = sqlite3_wal_checkpoint_v2(conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	/* BUSY: another checkpoint (the writer's fallback) is running. */
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return sq_err(conn, rc, "checkpoint");
+	return MM_OK;
+}
+
 void mm_backend_sqlite_global_setup(void)
 {
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
@@ -211,4 +279,6 @@ const mm_backend mm_backend_sqlite = {
 	.col_null = sq_col_null,
 	.reset = sq_reset,
 	.changes = sq_changes,
+	.attach = sq_attach,
+	.checkpoint = sq_checkpoint,
 };

@@ -10,6 +10,10 @@
  *    returned, i.e. after the backend's fsync.
  *  - Statements are owned by their connection; the cache never holds a
  *    statement that is in use (mm_stmt_done returns it).
+ *  - The companion registry of a primary only grows while it is open; a read
+ *    connection attaches entries [nattached, ncomp) when it is acquired.
+ *  - WAL checkpoints of a primary run on its checkpointer thread with a
+ *    connection of their own, never inside a group commit (see sqlite.c).
  */
 #include "store/store.h"
 
@@ -19,13 +23,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "store/backend.h"
 
 #define STMT_SLOTS 256
 #define DETAIL_LEN 256
+#define MAX_COMPANIONS 4
+#define COMPANION_NAME 32
+/* Least time between two background checkpoints: each ends with an fsync
+ * of the database file, which competes with the writer's log fsyncs. */
+#define CKPT_GAP_NS 20000000L
 
 struct mm_stmt {
 	mm_db *db;
@@ -39,6 +52,7 @@ struct mm_db {
 	void *conn;
 	mm_stmt slots[STMT_SLOTS];
 	mm_db *next_free;
+	unsigned nattached;         /* companions attached, in registry order */
 };
 
 struct job {
@@ -61,7 +75,19 @@ struct hook {
 struct mm_store {
 	const mm_backend *be;
 	mm_store_opts opts;
+	char dir[PATH_MAX];
 	char path[PATH_MAX];
+
+	/* Companions (under pool_mu): name and file of each ever opened. */
+	char comp_name[MAX_COMPANIONS][COMPANION_NAME];
+	char comp_path[MAX_COMPANIONS][PATH_MAX];
+	unsigned ncomp;
+
+	/* Checkpointer (primary only): woken by commits, under mu. */
+	pthread_t ckpt;
+	bool ckpt_started;
+	pthread_cond_t ckpt_cv;
+	uint64_t commits;
 
 	pthread_mutex_t pool_mu;
 	mm_db *free_list;
@@ -110,21 +136,45 @@ static void db_close(mm_db *db)
 	free(db);
 }
 
+/* Attaches the companions registered since db last looked (the registry is
+ * append-only, so entries below ncomp never change). */
+static mm_err attach_new(mm_store *s, mm_db *db)
+{
+	char name[COMPANION_NAME], path[PATH_MAX];
+	mm_err rc;
+
+	for (;;) {
+		pthread_mutex_lock(&s->pool_mu);
+		if (db->nattached >= s->ncomp) {
+			pthread_mutex_unlock(&s->pool_mu);
+			return MM_OK;
+		}
+		memcpy(name, s->comp_name[db->nattached], sizeof(name));
+		memcpy(path, s->comp_path[db->nattached], sizeof(path));
+		pthread_mutex_unlock(&s->pool_mu);
+		if ((rc = s->be->attach(db->conn, path, name, false)) != MM_OK)
+			return rc;
+		db->nattached++;
+	}
+}
+
 mm_err mm_store_acquire(mm_store *s, mm_db **ret)
 {
 	mm_db *db;
+	mm_err rc;
 
 	pthread_mutex_lock(&s->pool_mu);
 	db = s->free_list;
 	if (db != NULL)
 		s->free_list = db->next_free;
 	pthread_mutex_unlock(&s->pool_mu);
-	if (db == NULL) {
-		mm_err rc = db_open(s, false, &db);
-		if (rc != MM_OK)
-			return rc;
-	}
+	if (db == NULL && (rc = db_open(s, false, &db)) != MM_OK)
+		return rc;
 	db->next_free = NULL;
+	if ((rc = attach_new(s, db)) != MM_OK) {
+		db_close(db);
+		return rc;
+	}
 	*ret = db;
 	return MM_OK;
 }
@@ -355,6 +405,10 @@ static void run_group(mm_store *s, struct job *list)
 	s->stats.jobs += n;
 	if (grc != MM_OK)
 		s->stats.failed_groups++;
+	else
+		s->commits++;
+	if (s->ckpt_started)
+		pthread_cond_signal(&s->ckpt_cv);
 	pthread_mutex_unlock(&s->mu);
 	for (j = list; j != NULL; j = next) {
 		next = j->next;
@@ -370,6 +424,11 @@ static void run_group(mm_store *s, struct job *list)
 static void *writer_main(void *p)
 {
 	mm_store *s = p;
+
+	/* A companion's writer yields to request threads and to the primary's
+	 * writer when the CPUs are busy (Linux: nice is per thread). */
+	if (s->opts.companion)
+		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 
 	for (;;) {
 		struct job *list, *last;
@@ -453,6 +512,39 @@ mm_err mm_store_write_async(mm_store *s, mm_store_job_fn fn, void *arg,
 	return rc;
 }
 
+static void *ckpt_main(void *p)
+{
+	mm_store *s = p;
+	mm_db *db = NULL;
+	uint64_t seen = 0;
+	mm_err rc;
+
+	if ((rc = db_open(s, false, &db)) != MM_OK) {
+		/* The writer's own fallback checkpoints still bound the log. */
+		mm_logf(MM_LOG_ERROR, "store.checkpointer_failed", "%s", mm_err_detail(rc));
+		return NULL;
+	}
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct timespec gap = { 0, CKPT_GAP_NS };
+
+		while (!s->stopping && s->commits == seen)
+			pthread_cond_wait(&s->ckpt_cv, &s->mu);
+		if (s->stopping)
+			break;
+		seen = s->commits;
+		pthread_mutex_unlock(&s->mu);
+		if ((rc = s->be->checkpoint(db->conn)) != MM_OK)
+			mm_logf(MM_LOG_WARN, "store.checkpoint_failed", "%s", mm_err_detail(rc));
+		nanosleep(&gap, NULL);
+		pthread_mutex_lock(&s->mu);
+		s->stats.checkpoints++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	db_close(db);
+	return NULL;
+}
+
 mm_err mm_store_add_group_hook(mm_store *s, mm_store_pre_fn pre, mm_store_post_fn post,
 			       void *arg)
 {
@@ -517,7 +609,8 @@ static void sqlite_global_setup(void)
 	mm_backend_sqlite_global_setup();
 }
 
-mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
+static mm_err store_open(const mm_store_opts *opts, const char *file, const char *primary_path,
+			 mm_store **ret)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	mm_store *s;
@@ -535,7 +628,8 @@ mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
 	s->opts = *opts;
 	if (s->opts.max_group == 0)
 		s->opts.max_group = 4096;
-	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/mamori.db", opts->dir) >= sizeof(s->path)) {
+	if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s", opts->dir) >= sizeof(s->dir) ||
+	    (size_t)snprintf(s->path, sizeof(s->path), "%s/%s", opts->dir, file) >= sizeof(s->path)) {
 		free(s);
 		return mm_err_set(MM_ERR_CONFIG, "data directory path too long");
 	}
@@ -544,6 +638,7 @@ mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work_cv, NULL);
 	pthread_cond_init(&s->done_cv, NULL);
+	pthread_cond_init(&s->ckpt_cv, NULL);
 	if (s->opts.read_only) {
 		struct stat sb;
 		mm_db *db = NULL;
@@ -563,16 +658,100 @@ mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
 	if ((rc = db_open(s, true, &s->writer_db)) != MM_OK)
 		goto fail;
 	(void)chmod(s->path, 0600);
+	if (primary_path != NULL &&
+	    (rc = s->be->attach(s->writer_db->conn, primary_path, "primary_db", true)) != MM_OK)
+		goto fail;
 	if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
 		rc = mm_err_set(MM_ERR_IO, "cannot start the writer thread");
 		goto fail;
 	}
 	s->writer_started = true;
+	if (!s->opts.companion && s->be->checkpoint != NULL) {
+		if (pthread_create(&s->ckpt, NULL, ckpt_main, s) != 0) {
+			rc = mm_err_set(MM_ERR_IO, "cannot start the checkpointer thread");
+			goto fail;
+		}
+		s->ckpt_started = true;
+	}
 	*ret = s;
 	return MM_OK;
 fail:
 	mm_store_close(s);
 	return rc;
+}
+
+mm_err mm_store_open(const mm_store_opts *opts, mm_store **ret)
+{
+	mm_store_opts o = *opts;
+
+	o.companion = false;
+	return store_open(&o, "mamori.db", NULL, ret);
+}
+
+static bool companion_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n >= COMPANION_NAME)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || name[i] == '_'))
+			return false;
+	return true;
+}
+
+mm_err mm_store_open_companion(mm_store *primary, const char *name,
+				const mm_migration_set *schema, mm_store **ret)
+{
+	const mm_migration_set *sets[] = { schema };
+	mm_store_opts o = { .dir = primary->dir, .sync_full = false, .companion = true,
+			    .busy_timeout_ms = primary->opts.busy_timeout_ms };
+	char file[COMPANION_NAME + 3];
+	mm_store *c = NULL;
+	unsigned i;
+	mm_err rc;
+
+	if (!companion_name_ok(name) || strcmp(name, "main") == 0 || strcmp(name, "temp") == 0)
+		return mm_err_set(MM_ERR_INVALID, "bad companion name");
+	if (primary->opts.read_only)
+		return mm_err_set(MM_ERR_UNAVAILABLE, "the store is open read-only");
+	snprintf(file, sizeof(file), "%s.db", name);
+	if ((rc = store_open(&o, file, primary->path, &c)) != MM_OK)
+		return rc;
+	/* Migrated before it is registered: readers must never see it without
+	 * its tables. */
+	if (schema != NULL && (rc = mm_store_migrate(c, sets, 1)) != MM_OK) {
+		mm_store_close(c);
+		return rc;
+	}
+	pthread_mutex_lock(&primary->pool_mu);
+	for (i = 0; i < primary->ncomp; i++)
+		if (strcmp(primary->comp_name[i], name) == 0)
+			break;
+	if (i == primary->ncomp) {
+		if (i == MAX_COMPANIONS) {
+			pthread_mutex_unlock(&primary->pool_mu);
+			mm_store_close(c);
+			return mm_err_set(MM_ERR_LIMIT, "too many companion databases");
+		}
+		snprintf(primary->comp_name[i], COMPANION_NAME, "%s", name);
+		snprintf(primary->comp_path[i], PATH_MAX, "%s", c->path);
+		primary->ncomp++;
+	}
+	pthread_mutex_unlock(&primary->pool_mu);
+	*ret = c;
+	return MM_OK;
+}
+
+bool mm_store_has_companion(mm_store *s, const char *name)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&s->pool_mu);
+	for (unsigned i = 0; i < s->ncomp && !found; i++)
+		found = strcmp(s->comp_name[i], name) == 0;
+	pthread_mutex_unlock(&s->pool_mu);
+	return found;
 }
 
 void mm_store_close(mm_store *s)
@@ -585,8 +764,11 @@ void mm_store_close(mm_store *s)
 		pthread_mutex_lock(&s->mu);
 		s->stopping = true;
 		pthread_cond_signal(&s->work_cv);
+		pthread_cond_signal(&s->ckpt_cv);
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->writer, NULL);
+		if (s->ckpt_started)
+			pthread_join(s->ckpt, NULL);
 	}
 	db_close(s->writer_db);
 	while ((db = s->free_list) != NULL) {
@@ -597,6 +779,7 @@ void mm_store_close(mm_store *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->done_cv);
+	pthread_cond_destroy(&s->ckpt_cv);
 	free(s);
 }
 

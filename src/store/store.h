@@ -51,6 +51,7 @@ typedef struct mm_store_opts {
 	bool read_only;             /* open an existing database for reading only:
 	                             * no writer thread, writes fail with
 	                             * MM_ERR_UNAVAILABLE (offline verification) */
+	bool companion;             /* set by mm_store_open_companion only */
 } mm_store_opts;
 
 /* Opens (creating if needed) the store and starts the writer thread.
@@ -146,11 +147,37 @@ mm_err mm_store_add_group_hook(mm_store *s, mm_store_pre_fn pre, mm_store_post_f
  * mm_store_close(). Errors: MM_ERR_UNAVAILABLE (store closing). */
 mm_err mm_store_remove_group_hooks(mm_store *s, void *arg);
 
+/* ---- companions ---- */
+
+/* A companion is a second database beside the primary, for data that can be
+ * rebuilt from the primary (query indexes). It has its own writer thread, so
+ * its writes never delay the primary's group commits; it commits without
+ * fsync (after a crash it may lag behind the primary, never be damaged), and
+ * its writer runs at a lower scheduling priority than request threads.
+ * Every read connection of the primary sees its tables under the schema
+ * `name` (SQL: name.table, the same spelling a PostgreSQL schema would use);
+ * the companion's own jobs see them unqualified, and the primary's tables,
+ * read-only, under the schema `primary_db` (one snapshot per job group).
+ * SQLite: file DIR/name.db.
+ * name: 1..31 of [a-z_]. schema (may be NULL) is applied to the companion
+ * before any reader of the primary can see it. The caller owns *ret and
+ * closes it with mm_store_close() before closing the primary. Errors:
+ * MM_ERR_INVALID (bad name), MM_ERR_UNAVAILABLE (read-only primary),
+ * MM_ERR_VERSION, MM_ERR_IO, MM_ERR_STORE, MM_ERR_NOMEM, MM_ERR_LIMIT (too
+ * many companions). */
+mm_err mm_store_open_companion(mm_store *primary, const char *name,
+			       const mm_migration_set *schema, mm_store **ret);
+
+/* Whether read connections of s see the companion `name` (one was opened
+ * on s since s was opened). */
+bool mm_store_has_companion(mm_store *s, const char *name);
+
 /* Statistics for /metrics. */
 typedef struct mm_store_stats {
 	uint64_t groups;
 	uint64_t jobs;
 	uint64_t failed_groups;
+	uint64_t checkpoints;       /* background WAL checkpoints run */
 } mm_store_stats;
 void mm_store_get_stats(mm_store *s, mm_store_stats *ret);
 

@@ -655,30 +655,57 @@ static bool is_target0(const json_t *e, const void *arg)
 	return strcmp(json_string_value(json_object_get(e, "target")), "target-0") == 0;
 }
 
-/* Actor, action and target are indexed in chunks: results must be the same
- * on both sides of the merge mark and across it. */
-static void test_query_across_index_chunks(void **state)
+static int64_t index_mark(struct fx *f)
 {
-	static const char q_mark[] = "SELECT upto FROM audit_index_mark WHERE id = 0";
-	const int64_t n = MM_AUDIT_INDEX_CHUNK + 3001;
-	int64_t total, want = 0, mark = 0;
-	struct fx f;
-	mm_audit_filter q;
+	static const char q_mark[] = "SELECT upto FROM audit_index.audit_idx_mark WHERE id = 0";
+	int64_t mark;
 	mm_db *db;
 	mm_stmt *st;
 	bool row;
 
-	fx_init(&f, NULL);
-	fx_add(&f, 0, n);
-	assert_int_equal(mm_store_acquire(f.s, &db), MM_OK);
+	assert_int_equal(mm_store_acquire(f->s, &db), MM_OK);
 	assert_int_equal(mm_db_prepare(db, q_mark, &st), MM_OK);
 	assert_int_equal(mm_stmt_step(st, &row), MM_OK);
 	assert_true(row);
 	mark = mm_stmt_int(st, 0);
 	mm_stmt_done(st);
-	mm_store_release(f.s, db);
-	/* A chunk was merged and a tail remains. */
-	assert_true(mark >= MM_AUDIT_INDEX_CHUNK && mark < n);
+	mm_store_release(f->s, db);
+	return mark;
+}
+
+static bool in_range(const json_t *e, const void *arg)
+{
+	const int64_t *r = arg;
+	int64_t t = json_integer_value(json_object_get(e, "time_ms"));
+
+	return t >= r[0] && t <= r[1];
+}
+
+static mm_err offline_append(mm_db *db, void *arg)
+{
+	const int64_t *k = arg;
+	char actor[32], action[32], target[32];
+	mm_audit_event ev = { .time_ms = 1700000000000 + *k, .actor = actor, .action = action,
+			      .target = target, .result = "success" };
+
+	json_t *d = json_pack("{s:I}", "i", (json_int_t)*k);
+	mm_err rc;
+
+	snprintf(actor, sizeof(actor), "user:actor-%d", (int)(*k % 5));
+	snprintf(action, sizeof(action), "action.%d", (int)(*k % 3));
+	snprintf(target, sizeof(target), "target-%d", (int)(*k % 7));
+	ev.details = d;
+	rc = mm_audit_append_batch(db, &ev, 1, NULL);
+	json_decref(d);
+	return rc;
+}
+
+/* Checks every query shape against the pattern of fx_add over n events, of
+ * which the first mark are indexed. */
+static void check_queries(struct fx *f, int64_t n, int64_t mark)
+{
+	int64_t total, want = 0, r[2], lo, hi;
+	mm_audit_filter q;
 
 	for (int64_t k = 0; k < n; k++)
 		want += k % 5 == 2 && k % 7 == 3;
@@ -686,28 +713,108 @@ static void test_query_across_index_chunks(void **state)
 	q.actor = "user:actor-2";
 	q.target = "target-3";
 	q.limit = 333;
-	count_pages(&f, &q, &total, is_actor2_target3, NULL);
+	count_pages(f, &q, &total, is_actor2_target3, NULL);
 	assert_int_equal(total, want);
 
 	/* A window straddling the mark. */
 	want = 0;
 	for (int64_t k = mark - 50; k <= mark + 50; k++)
-		want += k % 7 == 0;
+		want += k >= 0 && k < n && k % 7 == 0;
 	mm_audit_filter_init(&q);
 	q.target = "target-0";
-	q.seq_from = mark - 50;
+	q.seq_from = mark > 50 ? mark - 50 : 0;
 	q.seq_to = mark + 50;
 	q.limit = 3;
-	count_pages(&f, &q, &total, is_target0, NULL);
+	count_pages(f, &q, &total, is_target0, NULL);
 	assert_int_equal(total, want);
 
 	/* Everything for one action, paged in large pages. */
 	mm_audit_filter_init(&q);
 	q.action = "action.1";
 	q.limit = 1000;
-	count_pages(&f, &q, &total, any, NULL);
+	count_pages(f, &q, &total, any, NULL);
 	assert_int_equal(total, (n + 1) / 3);
+
+	/* A time range only (time_ms = base + seq): across blocks and the mark. */
+	lo = n > MM_AUDIT_TIME_BLOCK ? MM_AUDIT_TIME_BLOCK - 7 : n / 3;
+	hi = mark + 40 > lo + 100 ? mark + 40 : lo + 100;
+	r[0] = 1700000000000 + lo;
+	r[1] = 1700000000000 + (hi < n ? hi : n - 1);
+	mm_audit_filter_init(&q);
+	q.time_from_ms = r[0];
+	q.time_to_ms = r[1];
+	q.limit = 250;
+	count_pages(f, &q, &total, in_range, r);
+	assert_int_equal(total, r[1] - r[0] + 1);
+}
+
+/* The query index lives in the companion database and follows the log:
+ * answers are the same below its mark, above it and across it. */
+static void test_query_index(void **state)
+{
+	const int64_t n = 3 * MM_AUDIT_TIME_BLOCK + 1001, extra = 700;
+	mm_audit_stats stats;
+	struct fx f;
+
+	fx_init(&f, NULL);
+	fx_add(&f, 0, n);
+	assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
+	assert_int_equal(index_mark(&f), n);
+	mm_audit_get_stats(f.log, &stats);
+	assert_int_equal(stats.indexed, n);
+	assert_int_equal(stats.tree_size, n);
+	check_queries(&f, n, n);
+
+	/* Events committed while no log (so no index) is open form a tail the
+	 * queries scan. */
+	mm_audit_close(f.log);
+	f.log = NULL;
+	for (int64_t k = n; k < n + extra; k++)
+		assert_int_equal(mm_store_write(f.s, offline_append, &k), MM_OK);
+	assert_int_equal(index_mark(&f), n);
+	check_queries(&f, n + extra, n);
+
+	/* Reopening indexes the tail. */
+	assert_int_equal(mm_audit_open(f.s, &(mm_audit_opts){ .origin = "mamori.test/audit" },
+				       &f.log), MM_OK);
+	assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
+	assert_int_equal(index_mark(&f), n + extra);
+	check_queries(&f, n + extra, n + extra);
 	fx_free(&f);
+}
+
+/* An index that does not belong to the log (lost, or left from another
+ * database) is rebuilt; queries are right before and after. */
+static void test_query_index_rebuilt(void **state)
+{
+	const int64_t n = 2500;
+	char path[300], other[300];
+	struct fx f, g;
+
+	fx_init(&f, NULL);
+	fx_add(&f, 0, n);
+	assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
+	fx_init(&g, NULL);
+	fx_add(&g, 0, 10);
+	assert_int_equal(mm_audit_index_sync(g.log, 10000), MM_OK);
+	fx_close_store(&f);
+	fx_close_store(&g);
+	/* g's log gets f's index: longer than the log, so it is rebuilt. */
+	snprintf(path, sizeof(path), "%s/audit_index.db", f.dir);
+	snprintf(other, sizeof(other), "%s/audit_index.db", g.dir);
+	assert_int_equal(rename(path, other), 0);
+	fx_open_store(&g, NULL);
+	assert_int_equal(mm_audit_index_sync(g.log, 10000), MM_OK);
+	assert_int_equal(index_mark(&g), 10);
+	check_queries(&g, 10, 10);
+	/* f without an index file builds a new one. */
+	fx_open_store(&f, NULL);
+	check_queries(&f, n, 0);
+	assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
+	assert_int_equal(index_mark(&f), n);
+	check_queries(&f, n, n);
+	fx_free(&f);
+	fx_free(&g);
 }
 
 static mm_err raw_append(mm_db *db, void *arg)
@@ -751,7 +858,8 @@ int main(void)
 		cmocka_unit_test(test_signer_must_match_public_key),
 		cmocka_unit_test(test_proofs_from_tiles),
 		cmocka_unit_test(test_query_pagination),
-		cmocka_unit_test(test_query_across_index_chunks),
+		cmocka_unit_test(test_query_index),
+		cmocka_unit_test(test_query_index_rebuilt),
 		cmocka_unit_test(test_catch_up_on_open),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

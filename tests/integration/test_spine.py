@@ -142,6 +142,11 @@ def main():
         st, text, _ = d.http("GET", "/metrics", token=tok)
         check(st == 200 and "mamori_http_requests_total" in text and
               "mamori_http_request_duration_seconds_bucket" in text, "metrics exposed")
+        m = {l.split()[0]: float(l.split()[1]) for l in text.splitlines()
+             if l and not l.startswith("#") and "{" not in l}
+        check(m.get("mamori_audit_events", 0) > 0 and "mamori_audit_index_lag_events" in m and
+              m["mamori_audit_index_lag_events"] <= m["mamori_audit_events"] and
+              "mamori_store_checkpoints_total" in m, "audit and store metrics exposed")
         st, text, _ = d.http("GET", "/metrics")
         check(st == 401, "metrics need a token")
 
