@@ -37,6 +37,9 @@
 /* Events per index job: bounds the companion's transaction and the time a
  * caught-up index waits behind a long catch-up job. */
 #define INDEX_JOB_MAX 65536
+/* Fewer new events than this wait up to INDEX_JOB_WAIT_NS for more. */
+#define INDEX_JOB_MIN 4096
+#define INDEX_JOB_WAIT_NS 50000000L
 
 static const char *const ix_steps[] = {
 	"CREATE TABLE audit_idx ("
@@ -68,6 +71,7 @@ struct mm_audit_index {
 	int64_t job_upto;       /* set by the running job, read by its callback */
 	bool busy;              /* an index job is queued or running */
 	bool closing;
+	bool hurry;             /* a waiter wants the index now: no batching wait */
 	bool failed_logged;
 };
 
@@ -172,6 +176,25 @@ static mm_err index_job(mm_db *cdb, void *arg)
 		return rc;
 	pthread_mutex_lock(&ix->mu);
 	end = ix->end;
+	if (end - upto < INDEX_JOB_MIN && !ix->closing) {
+		/* A few events: let more arrive, so that a steady stream of small
+		 * commits (each access check, each key operation) costs a few
+		 * index jobs a second instead of one per commit. Only index jobs
+		 * run on this thread; queries scan the tail meanwhile. */
+		struct timespec dl;
+
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_nsec += INDEX_JOB_WAIT_NS;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		while (!ix->closing && !ix->hurry &&
+		       pthread_cond_timedwait(&ix->cv, &ix->mu, &dl) == 0)
+			;
+		end = ix->end;
+	}
+	ix->hurry = false;
 	pthread_mutex_unlock(&ix->mu);
 	if (end - upto > INDEX_JOB_MAX)
 		end = upto + INDEX_JOB_MAX;
@@ -331,6 +354,8 @@ mm_err mm_audit_index_wait(mm_audit_index *ix, int64_t end, int64_t timeout_ms)
 	}
 	pthread_mutex_lock(&ix->mu);
 	while (ix->upto < end && rc == MM_OK) {
+		ix->hurry = true;
+		pthread_cond_broadcast(&ix->cv);
 		kick(ix);
 		if (pthread_cond_timedwait(&ix->cv, &ix->mu, &dl) != 0)
 			rc = mm_err_set(MM_ERR_TIMEOUT, "the audit index is at %" PRId64 " of %" PRId64,
@@ -356,6 +381,7 @@ void mm_audit_index_close(mm_audit_index *ix)
 		return;
 	pthread_mutex_lock(&ix->mu);
 	ix->closing = true;
+	pthread_cond_broadcast(&ix->cv);
 	while (ix->busy)
 		pthread_cond_wait(&ix->cv, &ix->mu);
 	pthread_mutex_unlock(&ix->mu);
