@@ -10,5 +10,5 @@ RESULTS=${RESULTS:-bench/results}
 EVENTS=${AUDIT_EVENTS:-10000000}
 mkdir -p "$RESULTS"
 ninja -C "$BUILD" bench/bench_audit >/dev/null
-"$BUILD/bench/bench_audit" --events "$EVENTS" --batch 10000 --targets 1000 --proofs 2000 \
+"$BUILD/bench/bench_audit" --events "$EVENTS" --batch 10000 --targets 1000 --threads 2 --proofs 2000 \
   | tee "$RESULTS/audit.txt"

@@ -375,7 +375,29 @@ static mm_err next_seq(mm_db *db, int64_t *ret)
 	return rc;
 }
 
-static mm_err insert_one(mm_db *db, const mm_audit_event *ev, int64_t seq, int64_t now)
+/* The canonical (compact, sorted keys) text of ev's details in *ret (NULL
+ * when there are none; caller frees). Errors: MM_ERR_INVALID. */
+static mm_err dump_details(const mm_audit_event *ev, char **ret)
+{
+	char *d;
+
+	*ret = NULL;
+	if (ev->details == NULL)
+		return MM_OK;
+	if ((d = json_dumps(ev->details, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return mm_err_set(MM_ERR_INVALID, "details cannot be serialised");
+	if (strlen(d) > MM_AUDIT_MAX_DETAILS) {
+		free(d);
+		return mm_err_set(MM_ERR_INVALID, "details longer than %d bytes", MM_AUDIT_MAX_DETAILS);
+	}
+	*ret = d;
+	return MM_OK;
+}
+
+/* pre: ev's details already dumped by the caller (mm_audit_submit does it
+ * on the submitting thread, off the single writer), or NULL to dump here. */
+static mm_err insert_one(mm_db *db, const mm_audit_event *ev, const char *pre, int64_t seq,
+			 int64_t now)
 {
 	static const char sql[] =
 		"INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -393,22 +415,10 @@ static mm_err insert_one(mm_db *db, const mm_audit_event *ev, int64_t seq, int64
 	r.result = ev->result;
 	r.source = ev->source;
 	r.request_id = ev->request_id;
-	r.details = NULL;
-	r.details_len = 0;
-	if (ev->details != NULL) {
-		details = json_dumps(ev->details, JSON_COMPACT | JSON_SORT_KEYS);
-		if (details == NULL) {
-			rc = mm_err_set(MM_ERR_INVALID, "details cannot be serialised");
-			goto out;
-		}
-		r.details = details;
-		r.details_len = strlen(details);
-		if (r.details_len > MM_AUDIT_MAX_DETAILS) {
-			rc = mm_err_set(MM_ERR_INVALID, "details longer than %d bytes",
-					MM_AUDIT_MAX_DETAILS);
-			goto out;
-		}
-	}
+	if (pre == NULL && (rc = dump_details(ev, &details)) != MM_OK)
+		goto out;
+	r.details = pre != NULL ? pre : details;
+	r.details_len = r.details != NULL ? strlen(r.details) : 0;
 	if ((rc = mm_audit_record_leaf(&r, leaf)) != MM_OK)
 		goto out;
 	if ((rc = mm_db_prepare(db, sql, &st)) != MM_OK)
@@ -432,10 +442,8 @@ out:
 	return rc;
 }
 
-mm_err mm_audit_append_batch(mm_db *db, const mm_audit_event *evs, size_t n,
-			     int64_t *ret_first_seq)
+static mm_err check_batch(const mm_audit_event *evs, size_t n)
 {
-	int64_t seq, now;
 	mm_err rc;
 
 	if (n == 0 || n > MM_AUDIT_MAX_BATCH)
@@ -443,15 +451,35 @@ mm_err mm_audit_append_batch(mm_db *db, const mm_audit_event *evs, size_t n,
 	for (size_t i = 0; i < n; i++)
 		if ((rc = check_event(i, &evs[i])) != MM_OK)
 			return rc;
+	return MM_OK;
+}
+
+/* Appends checked events; pre is NULL or their dumped details. */
+static mm_err append_checked(mm_db *db, const mm_audit_event *evs, char *const *pre, size_t n,
+			     int64_t *ret_first_seq)
+{
+	int64_t seq, now;
+	mm_err rc;
+
 	if ((rc = next_seq(db, &seq)) != MM_OK)
 		return rc;
 	now = mm_time_wall_ms();
 	for (size_t i = 0; i < n; i++)
-		if ((rc = insert_one(db, &evs[i], seq + (int64_t)i, now)) != MM_OK)
+		if ((rc = insert_one(db, &evs[i], pre ? pre[i] : NULL, seq + (int64_t)i, now)) != MM_OK)
 			return rc;
 	if (ret_first_seq != NULL)
 		*ret_first_seq = seq;
 	return MM_OK;
+}
+
+mm_err mm_audit_append_batch(mm_db *db, const mm_audit_event *evs, size_t n,
+			     int64_t *ret_first_seq)
+{
+	mm_err rc;
+
+	if ((rc = check_batch(evs, n)) != MM_OK)
+		return rc;
+	return append_checked(db, evs, NULL, n, ret_first_seq);
 }
 
 mm_err mm_audit_append(mm_db *db, const mm_audit_event *ev, int64_t *ret_seq)
@@ -908,6 +936,7 @@ void mm_audit_head(mm_audit_log *log, int64_t *ret_size, uint8_t root[HLEN])
 
 struct submit {
 	const mm_audit_event *evs;
+	char **pre;
 	size_t n;
 	int64_t first;
 };
@@ -916,22 +945,36 @@ static mm_err submit_job(mm_db *db, void *arg)
 {
 	struct submit *sb = arg;
 
-	return mm_audit_append_batch(db, sb->evs, sb->n, &sb->first);
+	return append_checked(db, sb->evs, sb->pre, sb->n, &sb->first);
 }
 
 mm_err mm_audit_submit(mm_audit_log *log, const mm_audit_event *evs, size_t n,
 		       int64_t *ret_first_seq)
 {
-	struct submit sb = { evs, n, -1 };
+	struct submit sb = { evs, NULL, n, -1 };
 	mm_err rc;
 
-	if (n == 0 || n > MM_AUDIT_MAX_BATCH)
-		return mm_err_set(MM_ERR_LIMIT, "a batch holds 1..%d events", MM_AUDIT_MAX_BATCH);
-	if ((rc = mm_store_write(log->store, submit_job, &sb)) != MM_OK)
+	/* Checking and serialising the details happen here, on the caller's
+	 * thread, in parallel with other callers: on the single writer they
+	 * were a third of the work per event. */
+	if ((rc = check_batch(evs, n)) != MM_OK)
 		return rc;
+	if ((sb.pre = calloc(n, sizeof(*sb.pre))) == NULL)
+		return MM_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = dump_details(&evs[i], &sb.pre[i])) != MM_OK) {
+			rc = mm_err_set(rc, "event %zu: %s", i, mm_err_detail(rc));
+			goto out;
+		}
+	if ((rc = mm_store_write(log->store, submit_job, &sb)) != MM_OK)
+		goto out;
 	if (ret_first_seq != NULL)
 		*ret_first_seq = sb.first;
-	return MM_OK;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(sb.pre[i]);
+	free(sb.pre);
+	return rc;
 }
 
 void mm_audit_get_stats(mm_audit_log *log, mm_audit_stats *ret)
