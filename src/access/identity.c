@@ -172,6 +172,12 @@ static const char *const steps[] = {
 	" failed INTEGER NOT NULL DEFAULT 0,"
 	" last_error TEXT)",
 	"CREATE INDEX outbox_due ON outbox(delivered_ms, failed, next_ms)",
+	/* For the access check (per request): the caller's grants on one target
+	 * by end time, covering every column the check reads. Without it SQLite
+	 * picked grants_state, which walks every user's active grants and sorts
+	 * them, and built a temporary table for the state list on every check. */
+	"CREATE INDEX grants_check ON grants(user_id, target, end_ms, state, start_ms, role,"
+	" breakglass)",
 };
 
 const mm_migration_set mm_access_migrations = { "access", steps, sizeof(steps) / sizeof(steps[0]) };
