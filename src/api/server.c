@@ -186,6 +186,8 @@ struct mm_req {
 	char ddetail[256];
 	int dstatus;
 	json_t *dbody;
+	mm_req_build_fn dbuild;  /* builds the reply on the loop instead */
+	unsigned char ddata[MM_REQ_DATA_MAX];
 	struct mm_req *pool_next;
 };
 
@@ -747,6 +749,15 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
 
 	if (r->drc != MM_OK) {
 		reply_error_detail(r, r->drc, mm_api_status_of(r->drc), r->ddetail);
+	} else if (r->dbuild != NULL) {
+		mm_err rc;
+
+		mm_err_clear();
+		rc = r->dbuild(r, r->ddata);
+		if (rc != MM_OK && !r->replied)
+			reply_error(r, rc);
+		else if (!r->replied)
+			reply_error(r, mm_err_set(MM_ERR_INTERNAL, "the handler sent no reply"));
 	} else {
 		json_t *b = r->dbody;
 
@@ -783,6 +794,17 @@ void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_
 		mm_logkv(MM_LOG_ERROR, "http.wake_failed", "request_id", r->rid, NULL);
 	/* Last: after this the api may be freed. */
 	__atomic_sub_fetch(&w->api->deferred, 1, __ATOMIC_SEQ_CST);
+}
+
+void mm_req_complete_build(mm_req *r, mm_req_build_fn build, const void *data, size_t n)
+{
+	if (n > sizeof(r->ddata)) {
+		mm_req_complete(r, MM_ERR_INTERNAL, "deferred reply data too large", 0, NULL);
+		return;
+	}
+	memcpy(r->ddata, data, n);
+	r->dbuild = build;
+	mm_req_complete(r, MM_OK, NULL, 0, NULL);
 }
 
 /* Delivers every deferred reply queued for this worker. */
