@@ -368,8 +368,10 @@ static int match(mm_api *api, mm_req *r, const char *method, bool *ret_path_know
 	struct route_memo *m = n < MEMO_PATH ? &r->w->memo[memo_slot(r->path, n)] : NULL;
 	int idx;
 
-	if (m != NULL && m->method == method && strcmp(m->path, r->path) == 0)
+	if (m != NULL && m->method == method && strcmp(m->path, r->path) == 0) {
+		*ret_path_known = true;
 		return m->idx;
+	}
 	idx = match_scan(api, r, method, ret_path_known);
 	if (m != NULL && idx >= 0 && r->nparams == 0) {
 		m->method = method;
