@@ -32,6 +32,9 @@ done
 # many samples).
 curl -sf -H "Authorization: Bearer $MM_TOKEN" "http://127.0.0.1:$MM_PORT/metrics" |
   grep 'duration_seconds_bucket{route="POST /v1/access/check",status="200"' > "$RESULTS/access.hist" || true
+curl -sf -H "Authorization: Bearer $MM_TOKEN" "http://127.0.0.1:$MM_PORT/metrics" |
+  awk '$1 == "mamori_store_commit_groups_total" { g = $2 } $1 == "mamori_store_jobs_total" { j = $2 }
+       END { if (g > 0) printf "store (whole run, set-up included): %d group commits for %d jobs, %.1f jobs per group\n", g, j, j / g }'
 python3 - "$RESULTS/access.hist" <<'PY'
 import re, sys
 b = [(float("inf") if m.group(1) == "+Inf" else float(m.group(1)), int(m.group(2)))

@@ -108,6 +108,15 @@ void mm_req_add_header(mm_req *r, const char *name, const char *value);
 void mm_req_defer(mm_req *r);
 void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_t *body);
 
+/* Completes a deferred request successfully, but leaves building the reply
+ * to the request's own loop thread: copies n bytes of data (at most
+ * MM_REQ_DATA_MAX) and there calls build(r, copy), which replies with
+ * mm_req_reply() or returns an error that is sent as such. For completions
+ * on the store's writer thread, which every write queues behind. */
+#define MM_REQ_DATA_MAX 256
+typedef mm_err (*mm_req_build_fn)(mm_req *r, const void *data);
+void mm_req_complete_build(mm_req *r, mm_req_build_fn build, const void *data, size_t n);
+
 /* The HTTP status an error maps to. */
 int mm_api_status_of(mm_err e);
 

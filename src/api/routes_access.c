@@ -4,8 +4,9 @@
  *
  * The check route is the hot path: it is answered without the blocking
  * pool, deferring its reply until the decision's audit record is durable
- * (mm_access_check → store group commit → mm_req_complete). A decision whose
- * record could not be written is an error reply, never an "allowed".
+ * (mm_access_check → store group commit → mm_req_complete_build, the reply
+ * then built on the worker's loop). A decision whose record could not be
+ * written is an error reply, never an "allowed".
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -244,26 +245,48 @@ struct check {
 	mm_access_ctx ctx;
 };
 
+_Static_assert(sizeof(mm_access_decision) <= MM_REQ_DATA_MAX,
+	       "a decision must fit mm_req_complete_build's copy");
+
+/* The reply to a recorded decision, built on the request's loop thread.
+ * Key by key rather than with json_pack (half the instructions): it runs
+ * for every check, and the keys are literals. */
+static mm_err check_reply(mm_req *r, const void *data)
+{
+	const mm_access_decision *d = data;
+	json_int_t remaining = d->allowed ? (d->remaining_ms + 999) / 1000 : 0;
+	json_t *out = json_object();
+	int bad = 0;
+
+	bad |= json_object_set_new_nocheck(out, "allowed", json_boolean(d->allowed));
+	bad |= json_object_set_new_nocheck(out, "grant_id",
+					   d->grant_id ? json_integer(d->grant_id) : json_null());
+	bad |= json_object_set_new_nocheck(out, "role",
+					   d->role[0] ? json_string(d->role) : json_null());
+	bad |= json_object_set_new_nocheck(out, "remaining_s", json_integer(remaining));
+	bad |= json_object_set_new_nocheck(out, "breakglass", json_boolean(d->breakglass));
+	bad |= json_object_set_new_nocheck(out, "reason", json_string(d->reason));
+	bad |= json_object_set_new_nocheck(out, "audit_seq", json_integer(d->audit_seq));
+	if (bad != 0) {
+		json_decref(out);
+		return MM_ERR_NOMEM;
+	}
+	mm_req_reply(r, 200, out);
+	return MM_OK;
+}
+
+/* Runs on the store's writer thread, which every check queues behind: the
+ * decision is only copied here, the reply is built by check_reply. */
 static void check_done(mm_err rc, const char *detail, const mm_access_decision *d, void *arg)
 {
 	struct check *c = arg;
 	mm_req *r = c->r;
-	json_t *out;
 
 	free(c);
-	if (rc != MM_OK) {
+	if (rc != MM_OK)
 		mm_req_complete(r, rc, detail, 0, NULL);
-		return;
-	}
-	out = json_pack("{s:b,s:o,s:o,s:I,s:b,s:s,s:I}", "allowed", d->allowed, "grant_id",
-			d->grant_id ? json_integer(d->grant_id) : json_null(), "role",
-			d->role[0] ? json_string(d->role) : json_null(), "remaining_s",
-			(json_int_t)(d->allowed ? (d->remaining_ms + 999) / 1000 : 0), "breakglass",
-			d->breakglass, "reason", d->reason, "audit_seq", (json_int_t)d->audit_seq);
-	if (out == NULL)
-		mm_req_complete(r, MM_ERR_NOMEM, NULL, 0, NULL);
 	else
-		mm_req_complete(r, MM_OK, NULL, 200, out);
+		mm_req_complete_build(r, check_reply, d, sizeof(*d));
 }
 
 static mm_err check(mm_req *r)

@@ -36,11 +36,13 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/app.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "core/time.h"
 #include "crypto/crypto.h"
 #include "crypto/tls.h"
@@ -50,6 +52,8 @@
 #define NSTATUS 17
 #define NBUCKETS 12
 #define PENDING_MAX 256
+#define MEMO_SLOTS 16
+#define MEMO_PATH 64
 
 static const int status_codes[NSTATUS - 1] = { 200, 201, 202, 204, 400, 401, 403, 404, 405,
 	409, 413, 414, 429, 500, 503, 504 };
@@ -77,6 +81,13 @@ struct conn {
 };
 
 #define CONN_BUCKETS 1024
+
+/* A path and method that matched a route without parameters. */
+struct route_memo {
+	const char *method;      /* a literal from method_name(), compared by address */
+	int idx;
+	char path[MEMO_PATH];
+};
 
 struct worker {
 	mm_api *api;
@@ -109,6 +120,9 @@ struct worker {
 	struct mm_req *done_head;
 	int done_fd;
 	struct event *done_ev;
+	struct route_memo memo[MEMO_SLOTS];
+	time_t date_s;           /* second that date was formatted for */
+	char date[40];           /* the Date header value */
 };
 
 struct pool {
@@ -172,6 +186,8 @@ struct mm_req {
 	char ddetail[256];
 	int dstatus;
 	json_t *dbody;
+	mm_req_build_fn dbuild;  /* builds the reply on the loop instead */
+	unsigned char ddata[MM_REQ_DATA_MAX];
 	struct mm_req *pool_next;
 };
 
@@ -329,8 +345,43 @@ static char *decode_seg(const char *s, size_t n)
 	return out;
 }
 
-/* Finds the route for path; *ret_path_known tells 405 from 404. */
+static size_t memo_slot(const char *path, size_t n)
+{
+	uint32_t h = 2166136261u;  /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)path[i]) * 16777619u;
+	return h % MEMO_SLOTS;
+}
+
+static int match_scan(mm_api *api, mm_req *r, const char *method, bool *ret_path_known);
+
+/*
+ * Finds the route for path; *ret_path_known tells 405 from 404.
+ * The routes are fixed, so a method and path that matched a route without
+ * parameters always match it again: each worker remembers a few such pairs
+ * (the same calls repeat) and skips the scan of the whole table for them.
+ */
 static int match(mm_api *api, mm_req *r, const char *method, bool *ret_path_known)
+{
+	size_t n = strlen(r->path);
+	struct route_memo *m = n < MEMO_PATH ? &r->w->memo[memo_slot(r->path, n)] : NULL;
+	int idx;
+
+	if (m != NULL && m->method == method && strcmp(m->path, r->path) == 0) {
+		*ret_path_known = true;
+		return m->idx;
+	}
+	idx = match_scan(api, r, method, ret_path_known);
+	if (m != NULL && idx >= 0 && r->nparams == 0) {
+		m->method = method;
+		m->idx = idx;
+		memcpy(m->path, r->path, n + 1);
+	}
+	return idx;
+}
+
+static int match_scan(mm_api *api, mm_req *r, const char *method, bool *ret_path_known)
 {
 	const char *segs[MAX_SEGS];
 	size_t lens[MAX_SEGS];
@@ -543,6 +594,25 @@ static void write_now(struct evhttp_connection *con)
 		wcb(bev, arg);
 }
 
+/* The Date header, formatted once a second per worker: without it evhttp
+ * formats one for every reply (as here: RFC 1123, English names, GMT). */
+static const char *worker_date(struct worker *w)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+		"Aug", "Sep", "Oct", "Nov", "Dec" };
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != w->date_s && gmtime_r(&now, &tm) != NULL) {
+		snprintf(w->date, sizeof(w->date), "%s, %02d %s %4d %02d:%02d:%02d GMT",
+			 days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec);
+		w->date_s = now;
+	}
+	return w->date;
+}
+
 static void send_body(mm_req *r, int status, const char *ctype, const void *data, size_t n)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
@@ -554,6 +624,8 @@ static void send_body(mm_req *r, int status, const char *ctype, const void *data
 	r->replied = true;
 	evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "X-Request-Id", r->rid);
+	if (worker_date(r->w)[0] != '\0')
+		evhttp_add_header(h, "Date", r->w->date);
 	if (r->who.kind != MM_PRINCIPAL_NONE) {
 		/* Answers to authenticated calls may carry sensitive data: never
 		 * cached, never content-sniffed. Public answers (health, errors
@@ -563,7 +635,8 @@ static void send_body(mm_req *r, int status, const char *ctype, const void *data
 	}
 	if (r->w->api->stopping)
 		evhttp_add_header(h, "Connection", "close");
-	evbuffer_add(out, data, n);
+	if (n > 0)
+		evbuffer_add(out, data, n);
 	record(r, status);
 	con = evhttp_request_get_connection(r->ev);
 	conn_set_deadline(r->w, con, false);
@@ -586,9 +659,37 @@ void mm_req_reply_raw(mm_req *r, int status, const char *ctype, const void *data
 	send_body(r, status, ctype, data, n);
 }
 
+/* jansson hands a dump over in many small pieces: they are gathered here
+ * and added to the reply's buffer in large chunks, so a reply is serialised
+ * in one pass without an intermediate string (json_dumps grows one by
+ * reallocation, copies it once more and needs a strlen). */
+struct dump_sink {
+	struct evbuffer *out;
+	size_t n;
+	char b[4096];
+};
+
+static int dump_piece(const char *p, size_t n, void *arg)
+{
+	struct dump_sink *d = arg;
+
+	if (d->n + n > sizeof(d->b)) {
+		if (evbuffer_add(d->out, d->b, d->n) != 0)
+			return -1;
+		d->n = 0;
+		if (n > sizeof(d->b))
+			return evbuffer_add(d->out, p, n);
+	}
+	memcpy(d->b + d->n, p, n);
+	d->n += n;
+	return 0;
+}
+
 void mm_req_reply(mm_req *r, int status, json_t *body)
 {
-	char *s;
+	static const char oom[] =
+		"{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
+	struct dump_sink d;
 
 	if (r->offloaded) {
 		/* On the blocking pool: keep it for delivery on the loop. */
@@ -598,16 +699,22 @@ void mm_req_reply(mm_req *r, int status, json_t *body)
 		r->off_replied = true;
 		return;
 	}
-	s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-	if (body != NULL && s == NULL) {
-		static const char oom[] =
-			"{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
-		send_body(r, 503, "application/json", oom, sizeof(oom) - 1);
-	} else {
-		send_body(r, status, "application/json", s ? s : "{}", s ? strlen(s) : 2);
+	if (body == NULL || r->replied) {
+		send_body(r, status, "application/json", "{}", 2);
+		json_decref(body);
+		return;
 	}
-	free(s);
+	/* The body goes straight into the request's output buffer, which is
+	 * empty until the one reply (send_body adds the headers). */
+	d.out = evhttp_request_get_output_buffer(r->ev);
+	d.n = 0;
+	if (json_dump_callback(body, dump_piece, &d, JSON_COMPACT) == 0 &&
+	    (d.n == 0 || evbuffer_add(d.out, d.b, d.n) == 0)) {
+		send_body(r, status, "application/json", NULL, 0);
+	} else {
+		evbuffer_drain(d.out, evbuffer_get_length(d.out));
+		send_body(r, 503, "application/json", oom, sizeof(oom) - 1);
+	}
 	json_decref(body);
 }
 
@@ -644,6 +751,15 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
 
 	if (r->drc != MM_OK) {
 		reply_error_detail(r, r->drc, mm_api_status_of(r->drc), r->ddetail);
+	} else if (r->dbuild != NULL) {
+		mm_err rc;
+
+		mm_err_clear();
+		rc = r->dbuild(r, r->ddata);
+		if (rc != MM_OK && !r->replied)
+			reply_error(r, rc);
+		else if (!r->replied)
+			reply_error(r, mm_err_set(MM_ERR_INTERNAL, "the handler sent no reply"));
 	} else {
 		json_t *b = r->dbody;
 
@@ -666,7 +782,7 @@ void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_
 	bool wake;
 
 	r->drc = rc;
-	snprintf(r->ddetail, sizeof(r->ddetail), "%s", detail ? detail : mm_err_message(rc));
+	mm_str_copy(r->ddetail, sizeof(r->ddetail), detail ? detail : mm_err_message(rc));
 	r->dstatus = status;
 	if (r->dbody != body)
 		json_decref(r->dbody);
@@ -680,6 +796,17 @@ void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_
 		mm_logkv(MM_LOG_ERROR, "http.wake_failed", "request_id", r->rid, NULL);
 	/* Last: after this the api may be freed. */
 	__atomic_sub_fetch(&w->api->deferred, 1, __ATOMIC_SEQ_CST);
+}
+
+void mm_req_complete_build(mm_req *r, mm_req_build_fn build, const void *data, size_t n)
+{
+	if (n > sizeof(r->ddata)) {
+		mm_req_complete(r, MM_ERR_INTERNAL, "deferred reply data too large", 0, NULL);
+		return;
+	}
+	memcpy(r->ddata, data, n);
+	r->dbuild = build;
+	mm_req_complete(r, MM_OK, NULL, 0, NULL);
 }
 
 /* Delivers every deferred reply queued for this worker. */
@@ -957,7 +1084,9 @@ static void authenticate(mm_api *api, mm_req *r, const struct route_rt *rt, mm_e
 					  "the bootstrap token may only initialise mamori");
 		return;
 	}
-	snprintf(r->actor, sizeof(r->actor), "user:%s", r->who.name);
+	/* "user:NAME" without a format call (every authenticated request). */
+	memcpy(r->actor, "user:", 5);
+	mm_str_copy(r->actor + 5, sizeof(r->actor) - 5, r->who.name);
 	if (rt->r->perm == NULL) {
 		*ret = mm_err_set(MM_ERR_FORBIDDEN, "this call needs the bootstrap token");
 		return;
@@ -1000,15 +1129,16 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	conn_set_deadline(w, con, true);
 	r->route_idx = -1;
 	w->inflight++;
-	snprintf(r->actor, sizeof(r->actor), "anonymous");
+	/* Plain copies, not snprintf: this runs for every request. */
+	mm_str_copy(r->actor, sizeof(r->actor), "anonymous");
 	rid = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
 	if (rid != NULL && valid_rid(rid))
-		snprintf(r->rid, sizeof(r->rid), "%s", rid);
+		mm_str_copy(r->rid, sizeof(r->rid), rid);
 	else
 		make_rid(w, r->rid);
 	if (con != NULL)
 		evhttp_connection_get_peer(con, (char **)&peer, &port);
-	snprintf(r->source, sizeof(r->source), "%s", peer ? peer : "");
+	mm_str_copy(r->source, sizeof(r->source), peer);
 	upath = u ? evhttp_uri_get_path(u) : NULL;
 	if (upath == NULL || upath[0] == '\0')
 		upath = "/";
@@ -1017,7 +1147,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		reply_error_detail(r, MM_ERR_LIMIT, 414, "request path longer than 1023 bytes");
 		goto done;
 	}
-	snprintf(r->path, sizeof(r->path), "%s", upath);
+	mm_str_copy(r->path, sizeof(r->path), upath);
 
 	blen = evbuffer_get_length(in);
 	if ((int64_t)blen > api->cfg->max_body_bytes) {

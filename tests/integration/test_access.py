@@ -205,8 +205,8 @@ def main():
         # Check before approval: denied.
         st, c, _ = d.http("POST", "/v1/access/check", token=bob,
                           body={"user": "dave", "target": "prod-db", "action": "ssh"})
-        check(st == 200 and c["allowed"] is False and c["grant_id"] is None,
-              "no access before approval")
+        check(st == 200 and c["allowed"] is False and c["grant_id"] is None and
+              c["reason"] == "no active grant", "no access before approval: %s" % c)
         st, body, _ = d.http("POST", "/v1/access/requests/%d/approve" % rid, token=carol)
         check(st == 200 and body["state"] == "active" and body["access_now"],
               "second approval activates: %s" % body.get("state"))
@@ -222,11 +222,20 @@ def main():
         check(rc == 0 and out["allowed"] and out["role"] == "dba", "role action allowed (CLI)")
         rc, out, err = d.cli_json("access", "check", "--user", "dave", "--target", "prod-db",
                                   "--action", "rm -rf", token=bob)
-        check(rc == 1 and out["allowed"] is False and out["grant_id"] == rid,
-              "undeclared action denied under the grant")
+        check(rc == 1 and out["allowed"] is False and out["grant_id"] == rid and
+              out["reason"] == "action not allowed for the granted role",
+              "undeclared action denied under the grant: %s" % out)
         st, c, _ = d.http("POST", "/v1/access/check", token=bob,
                           body={"user": "erin", "target": "prod-db", "action": "ssh"})
         check(c["allowed"] is False, "other user denied")
+        st, c, _ = d.http("POST", "/v1/access/check", token=bob,
+                          body={"user": "nobody", "target": "prod-db", "action": "ssh"})
+        check(st == 200 and c["allowed"] is False and c["grant_id"] is None and
+              c["reason"] == "unknown user", "unknown user denied: %s" % c)
+        st, c, _ = d.http("POST", "/v1/access/check", token=bob,
+                          body={"user": "dave", "target": "no-such-host", "action": "ssh"})
+        check(st == 200 and c["allowed"] is False and c["reason"] == "unknown target",
+              "unknown target denied: %s" % c)
         st, c, _ = d.http("POST", "/v1/access/check", token=dave,
                           body={"user": "dave", "target": "prod-db", "action": "ssh"})
         check(st == 403, "operator lacks access.check")
@@ -421,6 +430,10 @@ def main():
         st, _, _ = d.http("GET", "/v1/auth/whoami", token=dave)
         st2, _, _ = d.http("GET", "/v1/auth/whoami", token=dave_api)
         check(st == 401 and st2 == 401, "disabled user's session and token dead at once")
+        st, c, _ = d.http("POST", "/v1/access/check", token=admin,
+                          body={"user": "dave", "target": "prod-db", "action": "ssh"})
+        check(st == 200 and c["allowed"] is False and c["reason"] == "user disabled",
+              "disabled user denied by the check: %s" % c)
         st, body = d.login("dave")
         check(st == 401, "disabled user cannot sign in")
         rc, out, err = d.cli("user", "enable", "dave", token=admin)
@@ -442,6 +455,17 @@ def main():
                              body={"allow_cidrs": ["192.0.2.0/24"]})
         st, _, _ = d.http("GET", "/v1/auth/whoami", token=henry)
         check(st == 401, "existing session refused once the address is excluded")
+        st, c, _ = d.http("POST", "/v1/access/check", token=admin,
+                          body={"user": "henry", "target": "prod-db", "action": "ssh",
+                                "source": "127.0.0.1"})
+        check(st == 200 and c["allowed"] is False and
+              c["reason"] == "source address not allowed for the user",
+              "check applies the user's allowlist to source: %s" % c)
+        st, c, _ = d.http("POST", "/v1/access/check", token=admin,
+                          body={"user": "henry", "target": "prod-db", "action": "ssh",
+                                "source": "192.0.2.7"})
+        check(st == 200 and c["reason"] == "no active grant",
+              "source inside the user's allowlist passes to the grants: %s" % c)
         st, body, _ = d.http("PATCH", "/v1/users/henry", token=admin,
                              body={"allow_cidrs": ["10.1.2.3/8"]})
         check(st == 400, "CIDR with host bits refused")

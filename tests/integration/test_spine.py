@@ -1,6 +1,7 @@
 """Spine integration test: first run, bootstrap, init, tokens, errors for bad
 input (malformed JSON, wrong types, missing fields, 10 MiB body, slowloris,
 unknown routes and methods), metrics, restart and graceful shutdown."""
+import email.utils
 import os
 import socket
 import stat
@@ -32,6 +33,12 @@ def main():
         check("X-Request-Id" in hdr, "responses carry X-Request-Id")
         st, body, hdr = d.http("GET", "/v1/sys/health", headers={"X-Request-Id": "abc-123"})
         check(hdr.get("X-Request-Id") == "abc-123", "client request id is echoed")
+        try:
+            skew = abs(time.time() - email.utils.parsedate_to_datetime(hdr["Date"]).timestamp())
+        except (KeyError, TypeError, ValueError):
+            skew = None
+        check(skew is not None and skew < 5 and hdr["Date"].endswith(" GMT"),
+              "responses carry the current RFC 1123 Date (%r)" % hdr.get("Date"))
 
         # Authentication: none, garbage, bootstrap on the wrong route.
         st, body, _ = d.http("GET", "/v1/auth/whoami")
@@ -63,6 +70,10 @@ def main():
         check(st == 404 and body["error"]["code"] == "not_found", "unknown route -> 404")
         st, body, hdr = d.http("DELETE", "/v1/sys/health")
         check(st == 405 and "GET" in hdr.get("Allow", ""), "wrong method -> 405 with Allow")
+        # Workers remember matched routes: the path of a remembered route with
+        # another method is still a 405 (each call may reach either worker).
+        got = [d.http(m, "/v1/sys/health")[0] for m in ("GET", "DELETE") * 4]
+        check(got == [200, 405] * 4, "remembered route, other method -> 405 (%r)" % got)
         st, body, _ = d.http("GET", "/v1/users/%2Fetc")
         check(st in (400, 404), "encoded slash in a parameter is refused")
 
@@ -125,6 +136,8 @@ def main():
         check(rc == 1 and "HTTP 401" in err, "bootstrap token is single-use (%d %s)" % (rc, err))
         rc, out, err = d.cli("whoami")
         check(rc == 0 and "alice" in out, "whoami from the session file")
+        got = [d.http("GET", "/v1/users/" + n, token=tok)[0] for n in ("alice", "nobody") * 3]
+        check(got == [200, 404] * 3, "routes with parameters matched per path (%r)" % got)
         rc, out, err = d.cli("init")
         check(rc == 2, "usage error -> exit 2")
         rc, out, err = d.cli("no-such-command")
