@@ -101,6 +101,7 @@ struct worker {
 	uint64_t rejected_conns;
 	struct mm_req *req_pool;   /* free mm_req objects of this worker */
 	int req_pool_n;
+	mm_buf reply;              /* reply text, reused by every mm_req_reply */
 	/* Completed deferred requests handed over by other threads. The event
 	 * bases run without libevent's locking (each is used by one thread
 	 * only), so the hand-over is this mutex-protected list plus an eventfd
@@ -586,9 +587,12 @@ void mm_req_reply_raw(mm_req *r, int status, const char *ctype, const void *data
 	send_body(r, status, ctype, data, n);
 }
 
+/* Replies larger than this do not keep the worker's buffer allocated. */
+#define REPLY_KEEP_MAX (64 * 1024)
+
 void mm_req_reply(mm_req *r, int status, json_t *body)
 {
-	char *s;
+	mm_buf *s = &r->w->reply;
 
 	if (r->offloaded) {
 		/* On the blocking pool: keep it for delivery on the loop. */
@@ -598,16 +602,22 @@ void mm_req_reply(mm_req *r, int status, json_t *body)
 		r->off_replied = true;
 		return;
 	}
-	s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-	if (body != NULL && s == NULL) {
+	/* Serialised into the worker's own buffer (only this thread replies on
+	 * this worker), which saves an allocation and a copy per reply. */
+	mm_buf_reset(s);
+	if (body != NULL && mm_json_dump_buf(body, s) != MM_OK) {
 		static const char oom[] =
 			"{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
 		send_body(r, 503, "application/json", oom, sizeof(oom) - 1);
 	} else {
-		send_body(r, status, "application/json", s ? s : "{}", s ? strlen(s) : 2);
+		send_body(r, status, "application/json", body ? s->data : "{}", body ? s->len : 2);
 	}
-	free(s);
+	/* libevent has its copy. The buffer outlives the request and may hold a
+	 * decrypted plaintext or a data key: wipe what was written. */
+	mm_crypto_wipe(s->data, s->len);
+	mm_buf_reset(s);
+	if (s->cap > REPLY_KEEP_MAX)
+		mm_buf_release(s);
 	json_decref(body);
 }
 
@@ -1294,6 +1304,7 @@ static mm_err worker_init(mm_api *api, struct worker *w, const char *host, int p
 	int fd;
 
 	w->api = api;
+	mm_buf_init(&w->reply, MM_BUF_UNLIMITED);
 	w->counts = calloc(cells, sizeof(uint64_t));
 	w->sum_us = calloc(cells, sizeof(uint64_t));
 	w->hist = calloc(cells * (NBUCKETS + 1), sizeof(uint64_t));
@@ -1499,6 +1510,7 @@ void mm_api_free(mm_api *api)
 			w->req_pool = r->pool_next;
 			free(r);
 		}
+		mm_buf_release(&w->reply);
 		free(w->counts);
 		free(w->sum_us);
 		free(w->hist);
