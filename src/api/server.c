@@ -41,6 +41,7 @@
 #include "api/app.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "core/time.h"
 #include "crypto/crypto.h"
 #include "crypto/tls.h"
@@ -676,7 +677,7 @@ void mm_req_complete(mm_req *r, mm_err rc, const char *detail, int status, json_
 	bool wake;
 
 	r->drc = rc;
-	snprintf(r->ddetail, sizeof(r->ddetail), "%s", detail ? detail : mm_err_message(rc));
+	mm_str_copy(r->ddetail, sizeof(r->ddetail), detail ? detail : mm_err_message(rc));
 	r->dstatus = status;
 	if (r->dbody != body)
 		json_decref(r->dbody);
@@ -1010,15 +1011,15 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	conn_set_deadline(w, con, true);
 	r->route_idx = -1;
 	w->inflight++;
-	snprintf(r->actor, sizeof(r->actor), "anonymous");
+	mm_str_copy(r->actor, sizeof(r->actor), "anonymous");
 	rid = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
 	if (rid != NULL && valid_rid(rid))
-		snprintf(r->rid, sizeof(r->rid), "%s", rid);
+		mm_str_copy(r->rid, sizeof(r->rid), rid);
 	else
 		make_rid(w, r->rid);
 	if (con != NULL)
 		evhttp_connection_get_peer(con, (char **)&peer, &port);
-	snprintf(r->source, sizeof(r->source), "%s", peer ? peer : "");
+	mm_str_copy(r->source, sizeof(r->source), peer ? peer : "");
 	upath = u ? evhttp_uri_get_path(u) : NULL;
 	if (upath == NULL || upath[0] == '\0')
 		upath = "/";
@@ -1027,7 +1028,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		reply_error_detail(r, MM_ERR_LIMIT, 414, "request path longer than 1023 bytes");
 		goto done;
 	}
-	snprintf(r->path, sizeof(r->path), "%s", upath);
+	mm_str_copy(r->path, sizeof(r->path), upath);
 
 	blen = evbuffer_get_length(in);
 	if ((int64_t)blen > api->cfg->max_body_bytes) {
