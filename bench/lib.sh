@@ -21,7 +21,7 @@ start_mamorid() {
   "$MAMORID" --config "$MM_DIR/mamori.conf" --data "$MM_DIR/var" \
     --listen "127.0.0.1:$MM_PORT" >"$MM_DIR/out" 2>"$MM_DIR/err" &
   MM_PID=$!
-  for _ in $(seq 100); do
+  for _ in $(seq "${MM_START_TRIES:-100}"); do # tenths of a second
     grep -q "listening on" "$MM_DIR/out" 2>/dev/null && break
     sleep 0.1
   done

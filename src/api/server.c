@@ -112,6 +112,7 @@ struct worker {
 	uint64_t rejected_conns;
 	struct mm_req *req_pool;   /* free mm_req objects of this worker */
 	int req_pool_n;
+	mm_buf reply;              /* reply text, reused by every mm_req_reply */
 	/* Completed deferred requests handed over by other threads. The event
 	 * bases run without libevent's locking (each is used by one thread
 	 * only), so the hand-over is this mutex-protected list plus an eventfd
@@ -659,37 +660,12 @@ void mm_req_reply_raw(mm_req *r, int status, const char *ctype, const void *data
 	send_body(r, status, ctype, data, n);
 }
 
-/* jansson hands a dump over in many small pieces: they are gathered here
- * and added to the reply's buffer in large chunks, so a reply is serialised
- * in one pass without an intermediate string (json_dumps grows one by
- * reallocation, copies it once more and needs a strlen). */
-struct dump_sink {
-	struct evbuffer *out;
-	size_t n;
-	char b[4096];
-};
-
-static int dump_piece(const char *p, size_t n, void *arg)
-{
-	struct dump_sink *d = arg;
-
-	if (d->n + n > sizeof(d->b)) {
-		if (evbuffer_add(d->out, d->b, d->n) != 0)
-			return -1;
-		d->n = 0;
-		if (n > sizeof(d->b))
-			return evbuffer_add(d->out, p, n);
-	}
-	memcpy(d->b + d->n, p, n);
-	d->n += n;
-	return 0;
-}
+/* Replies larger than this do not keep the worker's buffer allocated. */
+#define REPLY_KEEP_MAX (64 * 1024)
 
 void mm_req_reply(mm_req *r, int status, json_t *body)
 {
-	static const char oom[] =
-		"{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
-	struct dump_sink d;
+	mm_buf *s = &r->w->reply;
 
 	if (r->offloaded) {
 		/* On the blocking pool: keep it for delivery on the loop. */
@@ -699,22 +675,22 @@ void mm_req_reply(mm_req *r, int status, json_t *body)
 		r->off_replied = true;
 		return;
 	}
-	if (body == NULL || r->replied) {
-		send_body(r, status, "application/json", "{}", 2);
-		json_decref(body);
-		return;
-	}
-	/* The body goes straight into the request's output buffer, which is
-	 * empty until the one reply (send_body adds the headers). */
-	d.out = evhttp_request_get_output_buffer(r->ev);
-	d.n = 0;
-	if (json_dump_callback(body, dump_piece, &d, JSON_COMPACT) == 0 &&
-	    (d.n == 0 || evbuffer_add(d.out, d.b, d.n) == 0)) {
-		send_body(r, status, "application/json", NULL, 0);
-	} else {
-		evbuffer_drain(d.out, evbuffer_get_length(d.out));
+	/* Serialised into the worker's own buffer (only this thread replies on
+	 * this worker), which saves an allocation and a copy per reply. */
+	mm_buf_reset(s);
+	if (body != NULL && mm_json_dump_buf(body, s) != MM_OK) {
+		static const char oom[] =
+			"{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
 		send_body(r, 503, "application/json", oom, sizeof(oom) - 1);
+	} else {
+		send_body(r, status, "application/json", body ? s->data : "{}", body ? s->len : 2);
 	}
+	/* libevent has its copy. The buffer outlives the request and may hold a
+	 * decrypted plaintext or a data key: wipe what was written. */
+	mm_crypto_wipe(s->data, s->len);
+	mm_buf_reset(s);
+	if (s->cap > REPLY_KEEP_MAX)
+		mm_buf_release(s);
 	json_decref(body);
 }
 
@@ -1129,7 +1105,6 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	conn_set_deadline(w, con, true);
 	r->route_idx = -1;
 	w->inflight++;
-	/* Plain copies, not snprintf: this runs for every request. */
 	mm_str_copy(r->actor, sizeof(r->actor), "anonymous");
 	rid = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
 	if (rid != NULL && valid_rid(rid))
@@ -1138,7 +1113,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		make_rid(w, r->rid);
 	if (con != NULL)
 		evhttp_connection_get_peer(con, (char **)&peer, &port);
-	mm_str_copy(r->source, sizeof(r->source), peer);
+	mm_str_copy(r->source, sizeof(r->source), peer ? peer : "");
 	upath = u ? evhttp_uri_get_path(u) : NULL;
 	if (upath == NULL || upath[0] == '\0')
 		upath = "/";
@@ -1424,6 +1399,7 @@ static mm_err worker_init(mm_api *api, struct worker *w, const char *host, int p
 	int fd;
 
 	w->api = api;
+	mm_buf_init(&w->reply, MM_BUF_UNLIMITED);
 	w->counts = calloc(cells, sizeof(uint64_t));
 	w->sum_us = calloc(cells, sizeof(uint64_t));
 	w->hist = calloc(cells * (NBUCKETS + 1), sizeof(uint64_t));
@@ -1629,6 +1605,7 @@ void mm_api_free(mm_api *api)
 			w->req_pool = r->pool_next;
 			free(r);
 		}
+		mm_buf_release(&w->reply);
 		free(w->counts);
 		free(w->sum_us);
 		free(w->hist);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 
 /* Parses exactly one JSON value of len bytes (no trailing data). The caller
@@ -33,5 +34,17 @@ mm_err mm_json_bool(const json_t *obj, const char *key, bool required, bool *ret
 
 /* Serialises compactly; caller frees. NULL when out of memory. */
 char *mm_json_dump(const json_t *v);
+
+/* Appends to out exactly the text json_dumps(v, JSON_COMPACT) gives (v an
+ * object or array; anything else fails), faster when v is an object with a
+ * string member of at least MM_JSON_PLAIN_MIN bytes, such as a key
+ * operation's base64 ciphertext or plaintext: such an object is written
+ * member by member, and each key or string made only of characters JSON
+ * never escapes (A-Z a-z 0-9 + / = - _ : .) is copied as is; every other
+ * key and value, and every other document, is written by jansson.
+ * Errors: MM_ERR_NOMEM (also when jansson cannot write v), MM_ERR_LIMIT
+ * (out's limit); out may then hold part of the text. */
+#define MM_JSON_PLAIN_MIN 256
+mm_err mm_json_dump_buf(const json_t *v, mm_buf *out);
 
 #endif

@@ -1,9 +1,11 @@
-/* Unit tests for time parsing/formatting and strict JSON field access. */
+/* Unit tests for time parsing/formatting, strict JSON field access and the
+ * reply serialiser (mm_json_dump_buf, checked against jansson). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -77,12 +79,76 @@ static void test_json_fields(void **state)
 	json_decref(o);
 }
 
+/* mm_json_dump_buf(v) must be byte for byte json_dumps(v, JSON_COMPACT). */
+static void assert_dumps_like_jansson(const json_t *v)
+{
+	mm_buf b = MM_BUF_INIT(MM_BUF_UNLIMITED);
+	char *want = json_dumps(v, JSON_COMPACT);
+
+	assert_non_null(want);
+	assert_int_equal(mm_json_dump_buf(v, &b), MM_OK);
+	assert_string_equal(b.data, want);
+	assert_int_equal(b.len, strlen(want));
+	free(want);
+	mm_buf_release(&b);
+}
+
+static void test_json_dump_buf(void **state)
+{
+	char b64[MM_JSON_PLAIN_MIN * 2 + 1], odd[MM_JSON_PLAIN_MIN + 8];
+	const char *alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_:.";
+	mm_buf small = MM_BUF_INIT(64);
+	json_t *o, *n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(b64) - 1; i++)
+		b64[i] = alpha[i % strlen(alpha)];
+	b64[sizeof(b64) - 1] = '\0';
+	/* Objects without a long string, and arrays: jansson's own path. */
+	o = json_pack("{s:s, s:I, s:[i, s], s:n}", "a", "x\"y", "n", (json_int_t)-5, "l", 1, "\u00e9",
+		      "z");
+	assert_dumps_like_jansson(o);
+	json_decref(o);
+	o = json_pack("[s, i]", b64, 1);
+	assert_dumps_like_jansson(o);
+	json_decref(o);
+	/* A long plain string among members of every kind, keys needing
+	 * escapes, non-ASCII and NUL in keys, member order kept. */
+	o = json_pack("{s:s, s:I, s:b, s:n, s:f, s:{s:s}, s:[s], s:s, s:s, s:s}", "ciphertext", b64,
+		      "key_version", (json_int_t)7, "t", 1, "nul", "real", 2.5, "nested", "k", b64,
+		      "arr", b64, "q\"uote\\", "v", "\u65e5\u672c", "\u00e9t\u00e9", "short", "x/y");
+	assert_non_null(o);
+	json_object_setn_new(o, "a\0b", 3, json_stringn("c\0d", 3));
+	json_object_set_new(o, "second", json_string(b64));
+	assert_dumps_like_jansson(o);
+	/* Long strings that are not plain: escapes, control and non-ASCII. */
+	memcpy(odd, b64, sizeof(odd) - 1);
+	odd[sizeof(odd) - 1] = '\0';
+	for (const char *c = "\"\\\n\x01\xc3"; *c != '\0'; c++) {
+		odd[10] = *c;
+		odd[11] = *c == '\xc3' ? '\xa9' : 'A';
+		n = json_pack("{s:s, s:s}", "first", "1", "data", odd);
+		assert_non_null(n);
+		assert_dumps_like_jansson(n);
+		json_decref(n);
+	}
+	/* What jansson cannot write fails, and the buffer's limit holds. */
+	n = json_integer(1);
+	assert_int_equal(mm_json_dump_buf(n, &small), MM_ERR_NOMEM);
+	json_decref(n);
+	mm_buf_reset(&small);
+	assert_int_equal(mm_json_dump_buf(o, &small), MM_ERR_LIMIT);
+	mm_buf_release(&small);
+	json_decref(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_json_fields),
+		cmocka_unit_test(test_json_dump_buf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

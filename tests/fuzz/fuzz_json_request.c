@@ -1,8 +1,10 @@
 /*
  * fuzz_json_request.c: the JSON request layer: body parsing with duplicate
  * rejection, field whitelisting and typed getters as handlers use them, and
- * error-detail formatting. Invariant checked: never crashes, never reads out
- * of bounds, and a value returned as valid has the promised type and bounds.
+ * error-detail formatting, and the reply serialiser. Invariants checked:
+ * never crashes, never reads out of bounds, a value returned as valid has the
+ * promised type and bounds, and mm_json_dump_buf writes exactly what
+ * json_dumps(JSON_COMPACT) writes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,7 +33,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	(void)mm_json_bool(v, "flag", false, &b);
 	{
-		char *out = mm_json_dump(v);
+		char *out = mm_json_dump(v), *want = json_dumps(v, JSON_COMPACT);
+		mm_buf text = MM_BUF_INIT(MM_BUF_UNLIMITED);
+		mm_err rc = mm_json_dump_buf(v, &text);
+
+		if ((want != NULL) != (rc == MM_OK) ||
+		    (want != NULL && (text.len != strlen(want) || memcmp(text.data, want, text.len) != 0)))
+			abort();
+		mm_buf_release(&text);
+		free(want);
 		free(out);
 	}
 	json_decref(v);
