@@ -159,6 +159,21 @@ static mm_err index_rows(mm_db *cdb, int64_t from, int64_t to)
 	return MM_OK;
 }
 
+static mm_err snapshot_end(mm_db *cdb, int64_t *ret)
+{
+	static const char sql[] = "SELECT COALESCE(MAX(seq) + 1, 0) FROM primary_db.audit_events";
+	mm_stmt *st;
+	bool row;
+	mm_err rc;
+
+	if ((rc = mm_db_prepare(cdb, sql, &st)) != MM_OK)
+		return rc;
+	if ((rc = mm_stmt_step(st, &row)) == MM_OK)
+		*ret = row ? mm_stmt_int(st, 0) : 0;
+	mm_stmt_done(st);
+	return rc;
+}
+
 /* One index job on the companion's writer: the next run of events past the
  * mark, read from the primary in one snapshot. */
 static mm_err index_job(mm_db *cdb, void *arg)
@@ -174,27 +189,13 @@ static mm_err index_job(mm_db *cdb, void *arg)
 
 	if ((rc = read_mark(cdb, &upto, NULL, &has_leaf)) != MM_OK)
 		return rc;
+	/* Only what this group's snapshot of the primary holds: ix->end may
+	 * already count a commit that happened after the snapshot was taken. */
+	if ((rc = snapshot_end(cdb, &end)) != MM_OK)
+		return rc;
 	pthread_mutex_lock(&ix->mu);
-	end = ix->end;
-	if (end - upto < INDEX_JOB_MIN && !ix->closing) {
-		/* A few events: let more arrive, so that a steady stream of small
-		 * commits (each access check, each key operation) costs a few
-		 * index jobs a second instead of one per commit. Only index jobs
-		 * run on this thread; queries scan the tail meanwhile. */
-		struct timespec dl;
-
-		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_nsec += INDEX_JOB_WAIT_NS;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
-		while (!ix->closing && !ix->hurry &&
-		       pthread_cond_timedwait(&ix->cv, &ix->mu, &dl) == 0)
-			;
+	if (ix->end < end)
 		end = ix->end;
-	}
-	ix->hurry = false;
 	pthread_mutex_unlock(&ix->mu);
 	if (end - upto > INDEX_JOB_MAX)
 		end = upto + INDEX_JOB_MAX;
@@ -231,21 +232,47 @@ static void kick(mm_audit_index *ix)
 		ix->busy = false;
 }
 
+/* Under ix->mu, on the companion's writer between jobs (outside any
+ * transaction): a few new events wait up to INDEX_JOB_WAIT_NS for more, so
+ * that a steady stream of small commits (each access check, each key
+ * operation) costs a few index jobs a second instead of one per commit.
+ * Only index jobs run on this thread; queries scan the tail meanwhile. */
+static void wait_for_more(mm_audit_index *ix)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_nsec += INDEX_JOB_WAIT_NS;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	while (!ix->closing && !ix->hurry && ix->end - ix->upto < INDEX_JOB_MIN &&
+	       pthread_cond_timedwait(&ix->cv, &ix->mu, &dl) == 0)
+		;
+	ix->hurry = false;
+}
+
 static void index_done(mm_err rc, const char *detail, void *arg)
 {
 	mm_audit_index *ix = arg;
 
 	pthread_mutex_lock(&ix->mu);
-	ix->busy = false;
 	if (rc == MM_OK) {
 		if (ix->job_upto > ix->upto)
 			ix->upto = ix->job_upto;
 		ix->failed_logged = false;
+		pthread_cond_broadcast(&ix->cv);
+		if (ix->end - ix->upto < INDEX_JOB_MIN)
+			wait_for_more(ix);
+		ix->busy = false;
 		kick(ix);
-	} else if (!ix->failed_logged) {
+	} else {
+		ix->busy = false;
 		/* Queries stay correct (they scan the unindexed tail); the next
 		 * append retries. Logged once per run of failures. */
-		mm_logf(MM_LOG_ERROR, "audit.index_failed", "%s", detail);
+		if (!ix->failed_logged)
+			mm_logf(MM_LOG_ERROR, "audit.index_failed", "%s", detail);
 		ix->failed_logged = true;
 	}
 	pthread_cond_broadcast(&ix->cv);
@@ -259,6 +286,8 @@ void mm_audit_index_notify(mm_audit_index *ix, int64_t end)
 	pthread_mutex_lock(&ix->mu);
 	if (end > ix->end)
 		ix->end = end;
+	if (ix->busy && ix->end - ix->upto >= INDEX_JOB_MIN)
+		pthread_cond_broadcast(&ix->cv); /* ends wait_for_more early */
 	kick(ix);
 	pthread_mutex_unlock(&ix->mu);
 }

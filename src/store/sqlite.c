@@ -88,13 +88,16 @@ static mm_err sq_open(const mm_store_opts *o, const char *path, bool writer, voi
 	/* The primary's checkpoints run on the store's checkpointer thread
 	 * (sq_checkpoint): done by the writer after a commit, copying up to
 	 * 64 MiB of log into the database held every waiting request for
-	 * tens of milliseconds. The writer still checkpoints past 256 MiB of
-	 * log, which bounds the log if the checkpointer cannot catch up (a
-	 * checkpoint that started during a commit stops short of it); by then
-	 * nearly all of it is already copied. A companion (sync NORMAL, off
-	 * every request's path) keeps SQLite's default. */
+	 * tens of milliseconds. The writer still checkpoints at 16 MiB of log:
+	 * under continuous commits a background checkpoint never quite
+	 * catches up (one that started during a commit stops short of it), so
+	 * the log would never restart from its beginning and would grow; by
+	 * then nearly every frame is already copied, so the writer's own
+	 * checkpoint is short and the next transaction reuses the log's blocks.
+	 * A companion (sync NORMAL, off every request's path) keeps SQLite's
+	 * default. */
 	if (writer && !o->companion &&
-	    (e = sq_exec(db, "PRAGMA wal_autocheckpoint=65536;")) != MM_OK) {
+	    (e = sq_exec(db, "PRAGMA wal_autocheckpoint=4096;")) != MM_OK) {
 		sqlite3_close(db);
 		return e;
 	}

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/time.h"
 #include "store/backend.h"
 
 #define STMT_SLOTS 256
@@ -39,6 +40,9 @@
 /* Least time between two background checkpoints: each ends with an fsync
  * of the database file, which competes with the writer's log fsyncs. */
 #define CKPT_GAP_NS 20000000L
+/* A group commit longer than this is logged with its phases: every request
+ * waiting on the writer waited that long. */
+#define SLOW_GROUP_NS 50000000LL
 
 struct mm_stmt {
 	mm_db *db;
@@ -369,6 +373,8 @@ static void run_group(mm_store *s, struct job *list)
 	struct job *j, *next;
 	size_t n = 0;
 
+	int64_t t0 = mm_time_mono_ns(), t1, t2, t3;
+
 	grc = db->be->exec(db->conn, "BEGIN IMMEDIATE");
 	for (j = list; j != NULL; j = j->next) {
 		n++;
@@ -386,10 +392,12 @@ static void run_group(mm_store *s, struct job *list)
 		}
 		(void)run_fixed(db, sql_release);
 	}
+	t1 = t2 = mm_time_mono_ns();
 	if (grc == MM_OK) {
 		for (size_t i = 0; i < s->nhooks && grc == MM_OK; i++)
 			if (s->hooks[i].pre != NULL)
 				grc = s->hooks[i].pre(db, s->hooks[i].arg);
+		t2 = mm_time_mono_ns();
 		if (grc == MM_OK)
 			grc = db->be->exec(db->conn, "COMMIT");
 		if (grc != MM_OK) {
@@ -397,9 +405,15 @@ static void run_group(mm_store *s, struct job *list)
 			(void)db->be->exec(db->conn, "ROLLBACK");
 		}
 	}
+	t3 = mm_time_mono_ns();
 	for (size_t i = 0; i < s->nhooks; i++)
 		if (s->hooks[i].post != NULL)
 			s->hooks[i].post(grc, s->hooks[i].arg);
+	if (t3 - t0 > SLOW_GROUP_NS)
+		mm_logf(MM_LOG_WARN, "store.slow_group",
+			"%s: %zu jobs, %.1f ms (jobs %.1f, hooks %.1f, commit %.1f)",
+			s->opts.companion ? "companion" : "primary", n, (double)(t3 - t0) / 1e6,
+			(double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6);
 	pthread_mutex_lock(&s->mu);
 	s->stats.groups++;
 	s->stats.jobs += n;
@@ -527,6 +541,7 @@ static void *ckpt_main(void *p)
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		struct timespec gap = { 0, CKPT_GAP_NS };
+		int64_t c0;
 
 		while (!s->stopping && s->commits == seen)
 			pthread_cond_wait(&s->ckpt_cv, &s->mu);
@@ -534,8 +549,14 @@ static void *ckpt_main(void *p)
 			break;
 		seen = s->commits;
 		pthread_mutex_unlock(&s->mu);
+		c0 = mm_time_mono_ns();
 		if ((rc = s->be->checkpoint(db->conn)) != MM_OK)
 			mm_logf(MM_LOG_WARN, "store.checkpoint_failed", "%s", mm_err_detail(rc));
+		/* Slow checkpoints are slow fsyncs: commits in the same window
+		 * usually show up as store.slow_group too. */
+		if (mm_time_mono_ns() - c0 > SLOW_GROUP_NS)
+			mm_logf(MM_LOG_WARN, "store.slow_checkpoint", "%.1f ms",
+				(double)(mm_time_mono_ns() - c0) / 1e6);
 		nanosleep(&gap, NULL);
 		pthread_mutex_lock(&s->mu);
 		s->stats.checkpoints++;
