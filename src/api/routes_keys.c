@@ -709,25 +709,25 @@ static json_t *item_json(const struct opreq *q, const mm_keys_item *it)
 	return o;
 }
 
-static void op_done(mm_err rc, const char *detail, void *arg)
+/* Builds the reply on the request's worker: op_done runs on the store's
+ * writer thread, which every audited operation queues behind, so it only
+ * hands the request over (the reply of a 1 KiB encrypt, with its 1.4 KB
+ * strings, was a tenth of the writer's work per request). */
+static mm_err op_build(mm_req *r, const void *data)
 {
-	struct opreq *q = arg;
+	struct opreq *q;
 	json_t *body = NULL;
+	mm_err rc = MM_OK;
 
-	if (rc != MM_OK) {
-		mm_req_complete(q->r, rc, detail, 0, NULL);
-		opreq_free(q);
-		return;
-	}
+	memcpy(&q, data, sizeof(q));
 	if (!q->batch) {
 		mm_keys_item *it = &q->items[0];
 
 		if (it->result == MM_ERR_VERIFY && q->op == MM_KEYS_OP_VERIFY)
 			body = json_pack("{s:b}", "valid", 0);
 		else if (it->result != MM_OK) {
-			mm_req_complete(q->r, it->result, it->detail, 0, NULL);
-			opreq_free(q);
-			return;
+			rc = mm_err_set(it->result, "%s", it->detail);
+			goto out;
 		} else
 			body = item_json(q, it);
 	} else {
@@ -745,11 +745,28 @@ static void op_done(mm_err rc, const char *detail, void *arg)
 		}
 		body = a ? json_pack("{s:o}", "batch_results", a) : NULL;
 	}
-	if (body == NULL)
-		mm_req_complete(q->r, MM_ERR_NOMEM, NULL, 0, NULL);
-	else
-		mm_req_complete(q->r, MM_OK, NULL, 200, body);
+	if (body == NULL) {
+		rc = MM_ERR_NOMEM;
+		goto out;
+	}
+	mm_req_reply(r, 200, body);
+out:
 	opreq_free(q);
+	return rc;
+}
+
+static void op_done(mm_err rc, const char *detail, void *arg)
+{
+	struct opreq *q = arg;
+
+	if (rc != MM_OK) {
+		mm_req_complete(q->r, rc, detail, 0, NULL);
+		opreq_free(q);
+		return;
+	}
+	/* op_build always runs (deliver calls it for every completion) and
+	 * frees q there. */
+	mm_req_complete_build(q->r, op_build, &q, sizeof(q));
 }
 
 static mm_err run_op(mm_req *r, mm_keys_op op)

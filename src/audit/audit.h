@@ -38,7 +38,16 @@ typedef struct mm_audit_event {
 	const char *source;       /* client address; may be NULL */
 	const char *request_id;   /* may be NULL */
 	const json_t *details;    /* object or NULL; never secrets */
+	const char *details_text; /* or details already made canonical by
+	                           * mm_audit_details_text (then details is
+	                           * ignored): lets a caller do it off the
+	                           * writer thread */
 } mm_audit_event;
+
+/* The canonical text of a details object (compact, sorted keys), as an
+ * event stores and hashes it; the caller frees *ret. Errors: MM_ERR_INVALID
+ * (not serialisable, or longer than MM_AUDIT_MAX_DETAILS). */
+mm_err mm_audit_details_text(const json_t *details, char **ret);
 
 /* Limits, in bytes of UTF-8, checked by mm_audit_append. */
 #define MM_AUDIT_MAX_NAME 256      /* actor, action, result */

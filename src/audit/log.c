@@ -375,16 +375,14 @@ static mm_err next_seq(mm_db *db, int64_t *ret)
 	return rc;
 }
 
-/* The canonical (compact, sorted keys) text of ev's details in *ret (NULL
- * when there are none; caller frees). Errors: MM_ERR_INVALID. */
-static mm_err dump_details(const mm_audit_event *ev, char **ret)
+mm_err mm_audit_details_text(const json_t *details, char **ret)
 {
 	char *d;
 
 	*ret = NULL;
-	if (ev->details == NULL)
+	if (details == NULL)
 		return MM_OK;
-	if ((d = json_dumps(ev->details, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+	if ((d = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		return mm_err_set(MM_ERR_INVALID, "details cannot be serialised");
 	if (strlen(d) > MM_AUDIT_MAX_DETAILS) {
 		free(d);
@@ -392,6 +390,19 @@ static mm_err dump_details(const mm_audit_event *ev, char **ret)
 	}
 	*ret = d;
 	return MM_OK;
+}
+
+/* ev's details text, in *ret when it had to be made here (caller frees). */
+static mm_err dump_details(const mm_audit_event *ev, char **ret)
+{
+	*ret = NULL;
+	if (ev->details_text != NULL) {
+		if (strlen(ev->details_text) > MM_AUDIT_MAX_DETAILS)
+			return mm_err_set(MM_ERR_INVALID, "details longer than %d bytes",
+					  MM_AUDIT_MAX_DETAILS);
+		return MM_OK;
+	}
+	return mm_audit_details_text(ev->details, ret);
 }
 
 /* pre: ev's details already dumped by the caller (mm_audit_submit does it
@@ -417,7 +428,7 @@ static mm_err insert_one(mm_db *db, const mm_audit_event *ev, const char *pre, i
 	r.request_id = ev->request_id;
 	if (pre == NULL && (rc = dump_details(ev, &details)) != MM_OK)
 		goto out;
-	r.details = pre != NULL ? pre : details;
+	r.details = pre != NULL ? pre : details != NULL ? details : ev->details_text;
 	r.details_len = r.details != NULL ? strlen(r.details) : 0;
 	if ((rc = mm_audit_record_leaf(&r, leaf)) != MM_OK)
 		goto out;

@@ -654,6 +654,7 @@ struct batch {
 	char detail[512];
 	char action[32], target[AAD_MAX];
 	json_t *details;
+	char *details_text;     /* details, canonical: made before the job */
 	mm_audit_event ev;
 	mm_keys_done_fn done;
 	void *done_arg;
@@ -737,6 +738,13 @@ static void batch_run(struct batch *b, const mm_keys_caller *who, const char *na
 	keys_fill_event(&b->ev, who, b->action, b->target,
 			b->failed == 0 ? "success" : b->failed == n ? "failure" : "partial",
 			b->details);
+	/* Serialised here, on the caller's thread, not on the store's writer
+	 * (which would otherwise do it for every operation, serially). When
+	 * this fails the writer tries again and reports the error. */
+	if (mm_audit_details_text(b->details, &b->details_text) == MM_OK)
+		b->ev.details_text = b->details_text;
+	else
+		mm_err_clear();
 }
 
 /* Applies the audit outcome: without its record no output survives. */
@@ -756,6 +764,8 @@ static void batch_finish(struct batch *b, mm_err audit_rc)
 	}
 	json_decref(b->details);
 	b->details = NULL;
+	free(b->details_text);
+	b->details_text = NULL;
 	free(b->marks);
 	b->marks = NULL;
 }

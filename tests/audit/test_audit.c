@@ -602,6 +602,48 @@ static bool any(const json_t *e, const void *arg)
 	       json_integer_value(json_object_get(e, "seq"));
 }
 
+/* details_text (made canonical off the writer) stores and hashes exactly
+ * what details does. */
+static void test_details_text(void **state)
+{
+	json_t *d = json_pack("{s:s, s:i, s:{s:b}}", "z", "last", "a", 1, "m", "x", 1);
+	mm_audit_event ev[2] = {
+		{ .actor = "system", .action = "t.details", .result = "success", .details = d },
+		{ .actor = "system", .action = "t.details", .result = "success" },
+	};
+	json_t *arr = NULL;
+	int64_t next;
+	char *text = NULL;
+	mm_audit_filter q;
+	struct fx f;
+
+	assert_int_equal(mm_audit_details_text(d, &text), MM_OK);
+	assert_string_equal(text, "{\"a\":1,\"m\":{\"x\":true},\"z\":\"last\"}");
+	ev[1].details_text = text;
+	fx_init(&f, NULL);
+	assert_int_equal(mm_audit_submit(f.log, ev, 2, NULL), MM_OK);
+	mm_audit_filter_init(&q);
+	assert_int_equal(mm_audit_query(f.s, &q, &arr, &next), MM_OK);
+	assert_int_equal(json_array_size(arr), 2);
+	assert_true(json_equal(json_object_get(json_array_get(arr, 0), "details"), d));
+	assert_true(json_equal(json_object_get(json_array_get(arr, 1), "details"), d));
+	json_decref(arr);
+	/* Too long is refused like details. */
+	{
+		char *big = malloc(MM_AUDIT_MAX_DETAILS + 16);
+
+		assert_non_null(big);
+		memset(big, 'a', MM_AUDIT_MAX_DETAILS + 15);
+		big[MM_AUDIT_MAX_DETAILS + 15] = '\0';
+		ev[1].details_text = big;
+		assert_int_equal(mm_audit_submit(f.log, &ev[1], 1, NULL), MM_ERR_INVALID);
+		free(big);
+	}
+	free(text);
+	json_decref(d);
+	fx_free(&f);
+}
+
 static void test_query_pagination(void **state)
 {
 	struct fx f;
@@ -857,6 +899,7 @@ int main(void)
 		cmocka_unit_test(test_checkpoints_and_witnesses),
 		cmocka_unit_test(test_signer_must_match_public_key),
 		cmocka_unit_test(test_proofs_from_tiles),
+		cmocka_unit_test(test_details_text),
 		cmocka_unit_test(test_query_pagination),
 		cmocka_unit_test(test_query_index),
 		cmocka_unit_test(test_query_index_rebuilt),
