@@ -105,6 +105,10 @@ static mm_err metrics(mm_req *r)
 			"(queries scan them).\n"
 			"# TYPE mamori_audit_index_lag_events gauge\n"
 			"mamori_audit_index_lag_events %lld\n"
+			"# HELP mamori_audit_index_failures_total Query index jobs that failed "
+			"(each is retried; see the log).\n"
+			"# TYPE mamori_audit_index_failures_total counter\n"
+			"mamori_audit_index_failures_total %llu\n"
 			"# HELP mamori_audit_checkpoints_total Signed checkpoints issued.\n"
 			"# TYPE mamori_audit_checkpoints_total counter\n"
 			"mamori_audit_checkpoints_total %llu\n"
@@ -112,7 +116,7 @@ static mm_err metrics(mm_req *r)
 			"# TYPE mamori_audit_witness_failures_total counter\n"
 			"mamori_audit_witness_failures_total %llu\n",
 			(long long)as.tree_size, (long long)(as.tree_size - as.indexed),
-			(unsigned long long)as.checkpoints, (unsigned long long)as.witness_failures);
+			(unsigned long long)as.index_failures, (unsigned long long)as.checkpoints, (unsigned long long)as.witness_failures);
 	}
 	if (rc == MM_OK && app->metrics_extra != NULL)
 		rc = app->metrics_extra(app, &out);

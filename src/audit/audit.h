@@ -193,6 +193,7 @@ typedef struct mm_audit_stats {
 	uint64_t witness_failures;
 	int64_t tree_size;         /* events in the committed tree */
 	int64_t indexed;           /* events [0, indexed) are in the query index */
+	uint64_t index_failures;   /* index jobs that failed (each retried) */
 } mm_audit_stats;
 void mm_audit_get_stats(mm_audit_log *log, mm_audit_stats *ret);
 

@@ -73,6 +73,7 @@ struct mm_audit_index {
 	bool closing;
 	bool hurry;             /* a waiter wants the index now: no batching wait */
 	bool failed_logged;
+	uint64_t failures;      /* index jobs that failed */
 };
 
 static mm_err read_mark(mm_db *db, int64_t *ret_upto, uint8_t leaf[HLEN], bool *ret_has_leaf)
@@ -269,6 +270,7 @@ static void index_done(mm_err rc, const char *detail, void *arg)
 		kick(ix);
 	} else {
 		ix->busy = false;
+		ix->failures++;
 		/* Queries stay correct (they scan the unindexed tail); the next
 		 * append retries. Logged once per run of failures. */
 		if (!ix->failed_logged)
@@ -394,12 +396,14 @@ mm_err mm_audit_index_wait(mm_audit_index *ix, int64_t end, int64_t timeout_ms)
 	return rc;
 }
 
-int64_t mm_audit_index_upto(mm_audit_index *ix)
+int64_t mm_audit_index_upto(mm_audit_index *ix, uint64_t *ret_failures)
 {
 	int64_t v;
 
 	pthread_mutex_lock(&ix->mu);
 	v = ix->upto;
+	if (ret_failures != NULL)
+		*ret_failures = ix->failures;
 	pthread_mutex_unlock(&ix->mu);
 	return v;
 }

@@ -62,8 +62,9 @@ mm_err mm_audit_index_open(mm_store *s, int64_t size, mm_audit_index **ret);
 void mm_audit_index_notify(mm_audit_index *ix, int64_t end);
 /* Waits until events [0, end) are indexed. Errors: MM_ERR_TIMEOUT. */
 mm_err mm_audit_index_wait(mm_audit_index *ix, int64_t end, int64_t timeout_ms);
-/* Events [0, result) are indexed. */
-int64_t mm_audit_index_upto(mm_audit_index *ix);
+/* Events [0, result) are indexed; *ret_failures (may be NULL): index jobs
+ * that failed so far. */
+int64_t mm_audit_index_upto(mm_audit_index *ix, uint64_t *ret_failures);
 /* Waits for a running index job, closes the companion. NULL ok. */
 void mm_audit_index_close(mm_audit_index *ix);
 void mm_audit_record_from_stmt(mm_stmt *st, mm_audit_record *r);

@@ -994,7 +994,7 @@ void mm_audit_get_stats(mm_audit_log *log, mm_audit_stats *ret)
 	*ret = log->stats;
 	ret->tree_size = (int64_t)log->cur.f.size;
 	pthread_mutex_unlock(&log->mu);
-	ret->indexed = mm_audit_index_upto(log->index);
+	ret->indexed = mm_audit_index_upto(log->index, &ret->index_failures);
 }
 
 mm_err mm_audit_index_sync(mm_audit_log *log, int64_t timeout_ms)

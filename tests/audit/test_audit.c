@@ -259,6 +259,7 @@ static void test_concurrent_group_commit(void **state)
 	pthread_t t[THREADS];
 	struct fx f;
 	mm_store_stats st;
+	mm_audit_stats as;
 	bool *seen = calloc(THREADS * PER_THREAD, 1);
 
 	fx_init(&f, NULL);
@@ -283,6 +284,12 @@ static void test_concurrent_group_commit(void **state)
 	mm_store_get_stats(f.s, &st);
 	assert_true(st.groups < st.jobs); /* appends shared commits */
 	check_tree(&f, THREADS * PER_THREAD);
+	/* The query index followed the concurrent commits without a failed
+	 * job (each job reads only what its snapshot of the log holds). */
+	assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
+	mm_audit_get_stats(f.log, &as);
+	assert_int_equal(as.indexed, THREADS * PER_THREAD);
+	assert_int_equal(as.index_failures, 0);
 	free(seen);
 	fx_free(&f);
 }
