@@ -28,14 +28,25 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $MM_TOKEN"
 LUA
 curl -sf "${auth[@]}" -d "{\"plaintext\":\"$pt\"}" "$A/v1/keys/bench/encrypt" | head -c 80; echo
+# Rounds and medians, like the access benchmark: one disk flush stall in a
+# round moves its p99 (docs/benchmarks.md, "Disk flush stalls").
+ROUNDS=${ROUNDS:-3}
 echo "# name requests/s p50_ms p99_ms non2xx"
-line=$(run_wrk keys_encrypt "$A/v1/keys/bench/encrypt" -s "$RESULTS/encrypt.lua")
-echo "$line"
-python3 - "$line" <<'PY'
-import sys
-f = sys.argv[1].split()
-ok = float(f[1]) >= 20000 and float(f[3]) < 5 and f[4] == "0"
-print("encrypt 1 KiB over HTTP: %.0f req/s (target >= 20000), p99 %.2f ms (target < 5), non-2xx %s: %s"
-      % (float(f[1]), float(f[3]), f[4], "PASS" if ok else "FAIL"))
+: > "$RESULTS/keys_encrypt.rounds"
+for r in $(seq "$ROUNDS"); do
+  run_wrk keys_encrypt "$A/v1/keys/bench/encrypt" -s "$RESULTS/encrypt.lua" |
+    tee -a "$RESULTS/keys_encrypt.rounds"
+done
+python3 - "$RESULTS/keys_encrypt.rounds" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+rps = statistics.median(float(r[1]) for r in rows)
+p50 = statistics.median(float(r[2]) for r in rows)
+p99 = statistics.median(float(r[3]) for r in rows)
+non2xx = sum(int(r[4]) for r in rows)
+ok = rps >= 20000 and p99 < 5 and non2xx == 0
+print("encrypt 1 KiB over HTTP, median of %d rounds: %.0f req/s (target >= 20000), p50 %.2f ms, "
+      "p99 %.2f ms (target < 5), non-2xx %d: %s"
+      % (len(rows), rps, p50, p99, non2xx, "PASS" if ok else "FAIL"))
 sys.exit(0 if ok else 1)
 PY
