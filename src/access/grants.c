@@ -304,17 +304,6 @@ mm_err mm_grants_active_json(mm_access *a, mm_db *db, int64_t uid, json_t **ret)
 
 /* ---- transitions ---- */
 
-static bool has_role(const char *roles, const char *role)
-{
-	char buf[MM_ROLES_MAX + 1], *save = NULL, *r;
-
-	mm_str_copy(buf, sizeof(buf), roles);
-	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
-		if (strcmp(r, role) == 0)
-			return true;
-	return false;
-}
-
 static mm_err audit_grant(mm_db *db, const mm_access_ctx *ctx, const char *action,
 			  const struct grant *g, const char *result, json_t *details)
 {
@@ -744,7 +733,7 @@ static const char *approver_problem(const struct decide_job *j, const struct gra
 
 	if (who->user_id == g->user_id)
 		return "you cannot approve, deny or confirm your own request";
-	if (!has_role(who->roles, g->approver_role))
+	if (!mm_str_list_has(who->roles, g->approver_role))
 		return "this request needs a holder of its approver role";
 	if (!who->mfa)
 		return "approving needs a sign-in with a TOTP code";
@@ -850,7 +839,7 @@ static mm_err decide_job(mm_db *db, void *arg)
 				  j->text, NULL);
 	case OP_REVOKE: {
 		bool ok = who->user_id == g.user_id || mm_access_permits(j->a, who, "access.admin") ||
-			  (has_role(who->roles, g.approver_role) && who->mfa);
+			  (mm_str_list_has(who->roles, g.approver_role) && who->mfa);
 
 		if (!ok)
 			return refuse(db, j, &g, "access.grant.revoke", MM_ERR_FORBIDDEN,

@@ -48,17 +48,6 @@ static json_t *split_list(const char *s)
 	return arr;
 }
 
-static bool has_role(const char *roles, const char *role)
-{
-	char buf[MM_ROLES_MAX + 1], *save = NULL, *r;
-
-	mm_str_copy(buf, sizeof(buf), roles);
-	for (r = strtok_r(buf, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
-		if (strcmp(r, role) == 0)
-			return true;
-	return false;
-}
-
 static bool any_privileged(const mm_access *a, const char *roles)
 {
 	char buf[MM_ROLES_MAX + 1], *save = NULL, *r;
@@ -350,7 +339,7 @@ static mm_err update_job(mm_db *db, void *arg)
 	if ((rc = lookup_uid(db, j->name, &uid, before, sizeof(before))) != MM_OK)
 		return rc;
 	if (j->roles != NULL) {
-		if (has_role(before, "admin") && !has_role(j->roles, "admin")) {
+		if (mm_str_list_has(before, "admin") && !mm_str_list_has(j->roles, "admin")) {
 			if ((rc = other_admins(db, uid, &admins)) != MM_OK)
 				return rc;
 			if (admins == 0)
@@ -430,7 +419,7 @@ static mm_err disable_job(mm_db *db, void *arg)
 	if (j->disable) {
 		if (j->ctx->who != NULL && j->ctx->who->user_id == uid)
 			return mm_err_set(MM_ERR_CONFLICT, "you cannot disable yourself");
-		if (has_role(roles, "admin")) {
+		if (mm_str_list_has(roles, "admin")) {
 			if ((rc = other_admins(db, uid, &admins)) != MM_OK)
 				return rc;
 			if (admins == 0)

@@ -1,4 +1,4 @@
-/* mem.c: wiping and constant-time comparison; see mem.h. */
+/* mem.c: wiping and growing arrays; see mem.h. */
 #include "core/mem.h"
 
 #include <stdlib.h>
@@ -8,17 +8,6 @@ void mm_wipe(void *p, size_t n)
 {
 	if (p != NULL && n > 0)
 		explicit_bzero(p, n);
-}
-
-bool mm_ct_equal(const void *a, const void *b, size_t n)
-{
-	const volatile unsigned char *x = a, *y = b;
-	unsigned char d = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		d |= x[i] ^ y[i];
-	return d == 0;
 }
 
 void *mm_grow(void *p, size_t *cap, size_t first, size_t elem)

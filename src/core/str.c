@@ -20,38 +20,6 @@ mm_err mm_str_copy(char *dst, size_t cap, const char *src)
 	return MM_OK;
 }
 
-bool mm_str_has_prefix(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-bool mm_str_present(const char *s)
-{
-	return s != NULL && s[0] != '\0';
-}
-
-int mm_str_split(const char *s, char sep, char *buf, size_t bufcap, char **pieces, int max)
-{
-	int n = 0;
-	char *p;
-
-	if (mm_str_copy(buf, bufcap, s) != MM_OK || max <= 0)
-		return -1;
-	p = buf;
-	for (;;) {
-		char *e = strchr(p, sep);
-
-		if (n == max)
-			return -1;
-		pieces[n++] = p;
-		if (e == NULL)
-			break;
-		*e = '\0';
-		p = e + 1;
-	}
-	return n;
-}
-
 bool mm_str_list_has(const char *list, const char *item)
 {
 	size_t n = strlen(item);
