@@ -222,6 +222,95 @@ static void test_async(void **state)
 	mm_store_close(s);
 }
 
+/* ---- companions ---- */
+
+static const char *const comp_steps[] = {
+	"CREATE TABLE copy (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
+};
+static const mm_migration_set comp_set = { "comp", comp_steps, 1 };
+
+/* A companion job: copies the primary's kv rows (read-only view). */
+static mm_err copy_job(mm_db *db, void *arg)
+{
+	(void)arg;
+	return mm_db_exec(db, "INSERT OR REPLACE INTO copy (k, v) SELECT k, v FROM primary_db.kv");
+}
+
+static mm_err write_primary_job(mm_db *db, void *arg)
+{
+	(void)arg;
+	return mm_db_exec(db, "INSERT INTO primary_db.kv (k, v) VALUES ('x', 1)");
+}
+
+static int hold_done;
+
+static mm_err hold_job(mm_db *db, void *arg)
+{
+	/* Holds the companion's write transaction (and its read snapshot of
+	 * the primary) for a while. */
+	(void)db;
+	(void)arg;
+	usleep(2000 * 1000);
+	__atomic_store_n(&hold_done, 1, __ATOMIC_SEQ_CST);
+	return MM_OK;
+}
+
+static void *hold_main(void *arg)
+{
+	mm_store *c = arg;
+
+	assert_int_equal(mm_store_write(c, hold_job, NULL), MM_OK);
+	return NULL;
+}
+
+static void test_companion(void **state)
+{
+	char sub[400];
+	mm_store_opts o = { .sync_full = true };
+	const mm_migration_set *sets[] = { &set_v1 };
+	mm_store *s = NULL, *c = NULL, *bad = NULL;
+	struct put p1 = { "a", 1 }, p2 = { "b", 2 };
+	pthread_t t;
+	mm_db *db;
+	mm_stmt *st;
+	bool row;
+
+	/* A data directory whose path needs escaping in a URI. */
+	snprintf(sub, sizeof(sub), "%s/data dir %%41?x#y", dir);
+	o.dir = sub;
+	assert_int_equal(mm_store_open(&o, &s), MM_OK);
+	assert_int_equal(mm_store_migrate(s, sets, 1), MM_OK);
+	assert_int_equal(mm_store_write(s, put_job, &p1), MM_OK);
+	assert_false(mm_store_has_companion(s, "comp"));
+	assert_int_equal(mm_store_open_companion(s, "Bad-Name", NULL, &bad), MM_ERR_INVALID);
+	assert_int_equal(mm_store_open_companion(s, "main", NULL, &bad), MM_ERR_INVALID);
+	assert_int_equal(mm_store_open_companion(s, "comp", &comp_set, &c), MM_OK);
+	assert_true(mm_store_has_companion(s, "comp"));
+
+	/* Its jobs read the primary, and cannot write it. */
+	assert_int_equal(mm_store_write(c, copy_job, NULL), MM_OK);
+	assert_int_equal(mm_store_write(c, write_primary_job, NULL), MM_ERR_STORE);
+
+	/* The primary's readers see the companion under its name. */
+	assert_int_equal(mm_store_acquire(s, &db), MM_OK);
+	assert_int_equal(mm_db_prepare(db, "SELECT v FROM comp.copy WHERE k = 'a'", &st), MM_OK);
+	assert_int_equal(mm_stmt_step(st, &row), MM_OK);
+	assert_true(row);
+	assert_int_equal(mm_stmt_int(st, 0), 1);
+	mm_stmt_done(st);
+	mm_store_release(s, db);
+
+	/* A long companion transaction never holds up the primary's writer. */
+	assert_int_equal(pthread_create(&t, NULL, hold_main, c), 0);
+	usleep(50 * 1000);
+	assert_int_equal(mm_store_write(s, put_job, &p2), MM_OK);
+	assert_int_equal(__atomic_load_n(&hold_done, __ATOMIC_SEQ_CST), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(count_rows(s), 2);
+	mm_store_close(c);
+	mm_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +318,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_job_rollback_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_companion, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
