@@ -124,15 +124,18 @@ static mm_err run_range(mm_db *db, const char *sql, int64_t from, int64_t to, in
 }
 
 /* Indexes the committed events [from, to), read from the primary's snapshot
- * of this job group, in SQL: no row crosses into C. Rows are inserted in key
- * order, so each distinct value's pages are written once per job. */
+ * of this job group, in SQL: no row crosses into C. Target entries are
+ * inserted in key order, so each of the many distinct targets' pages is
+ * written once per job; actors and actions are few, and in seq order each
+ * value's entries already append at the end of its range (sorting them cost
+ * about a tenth of the job). */
 static mm_err index_rows(mm_db *cdb, int64_t from, int64_t to)
 {
 	static const char *const q_put[] = {
 		"INSERT INTO audit_idx (kind, value, seq) SELECT 1, actor, seq"
-		" FROM primary_db.audit_events WHERE seq >= ?1 AND seq < ?2 ORDER BY actor, seq",
+		" FROM primary_db.audit_events WHERE seq >= ?1 AND seq < ?2",
 		"INSERT INTO audit_idx (kind, value, seq) SELECT 2, action, seq"
-		" FROM primary_db.audit_events WHERE seq >= ?1 AND seq < ?2 ORDER BY action, seq",
+		" FROM primary_db.audit_events WHERE seq >= ?1 AND seq < ?2",
 		"INSERT INTO audit_idx (kind, value, seq) SELECT 3, target, seq"
 		" FROM primary_db.audit_events WHERE seq >= ?1 AND seq < ?2 AND target IS NOT NULL"
 		" ORDER BY target, seq",

@@ -246,7 +246,10 @@ static mm_err sq_attach(void *conn, const char *path, const char *name, bool rea
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_OK)
 		return sq_err(conn, rc, "attach");
-	return MM_OK;
+	/* Read through a memory map like the main schema (mmap_size is per
+	 * schema): an attached primary is read in bulk by companion jobs. */
+	snprintf(sql, sizeof(sql), "PRAGMA %s.mmap_size=1073741824", name);
+	return sq_exec(conn, sql);
 }
 
 static mm_err sq_checkpoint(void *conn)
