@@ -40,6 +40,10 @@
 /* Fewer new events than this wait up to INDEX_JOB_WAIT_NS for more. */
 #define INDEX_JOB_MIN 4096
 #define INDEX_JOB_WAIT_NS 50000000L
+/* Lag (events) past which the index's writer leaves idle-only scheduling,
+ * and below which it returns to it. */
+#define INDEX_LAG_HIGH 1000000
+#define INDEX_LAG_LOW 100000
 
 static const char *const ix_steps[] = {
 	"CREATE TABLE audit_idx ("
@@ -266,6 +270,12 @@ static void index_done(mm_err rc, const char *detail, void *arg)
 		if (ix->job_upto > ix->upto)
 			ix->upto = ix->job_upto;
 		ix->failed_logged = false;
+		/* Idle CPU only, unless far behind: then at nice 10 until nearly
+		 * caught up, so the lag of a sustained overload stays bounded. */
+		if (ix->end - ix->upto > INDEX_LAG_HIGH)
+			mm_store_set_idle(ix->c, false);
+		else if (ix->end - ix->upto < INDEX_LAG_LOW)
+			mm_store_set_idle(ix->c, true);
 		pthread_cond_broadcast(&ix->cv);
 		if (ix->end - ix->upto < INDEX_JOB_MIN)
 			wait_for_more(ix);
@@ -293,6 +303,8 @@ void mm_audit_index_notify(mm_audit_index *ix, int64_t end)
 		ix->end = end;
 	if (ix->busy && ix->end - ix->upto >= INDEX_JOB_MIN)
 		pthread_cond_broadcast(&ix->cv); /* ends wait_for_more early */
+	if (ix->end - ix->upto > INDEX_LAG_HIGH)
+		mm_store_set_idle(ix->c, false); /* also when no job ends for long */
 	kick(ix);
 	pthread_mutex_unlock(&ix->mu);
 }

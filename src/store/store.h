@@ -153,7 +153,7 @@ mm_err mm_store_remove_group_hooks(mm_store *s, void *arg);
  * rebuilt from the primary (query indexes). It has its own writer thread, so
  * its writes never delay the primary's group commits; it commits without
  * fsync (after a crash it may lag behind the primary, never be damaged), and
- * its writer runs at a lower scheduling priority than request threads.
+ * its writer runs only on otherwise idle CPU (mm_store_set_idle).
  * Every read connection of the primary sees its tables under the schema
  * `name` (SQL: name.table, the same spelling a PostgreSQL schema would use);
  * the companion's own jobs see them unqualified, and the primary's tables,
@@ -167,6 +167,12 @@ mm_err mm_store_remove_group_hooks(mm_store *s, void *arg);
  * many companions). */
 mm_err mm_store_open_companion(mm_store *primary, const char *name,
 			       const mm_migration_set *schema, mm_store **ret);
+
+/* A companion's writer runs only on otherwise idle CPU (true, the default),
+ * or at nice 10 (false), e.g. while its owner has fallen far behind under
+ * sustained load. Takes effect at the writer's next group. No-op on a
+ * primary. */
+void mm_store_set_idle(mm_store *c, bool idle);
 
 /* Whether read connections of s see the companion `name` (one was opened
  * on s since s was opened). */
