@@ -895,6 +895,52 @@ static void test_catch_up_on_open(void **state)
 	fx_free(&f);
 }
 
+/* A database written by the schema before the query index moved to the
+ * companion (version 2: per-row indexes and the chunked target index)
+ * upgrades: the old indexes are dropped, the companion is built from the
+ * events, and queries answer as before. */
+static void test_upgrade_from_v2(void **state)
+{
+	const mm_migration_set v2 = { "audit", mm_audit_migrations.steps, 2 };
+	const mm_migration_set *old_sets[] = { &v2 };
+	const int64_t n = 300;
+	mm_store_opts so;
+	struct fx f;
+	mm_db *db;
+	mm_stmt *st;
+	bool row;
+
+	fx_init(&f, NULL);
+	fx_close_store(&f);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -f '%s'/*.db*", f.dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	so = (mm_store_opts){ .dir = f.dir, .sync_full = true };
+	assert_int_equal(mm_store_open(&so, &f.s), MM_OK);
+	assert_int_equal(mm_store_migrate(f.s, old_sets, 1), MM_OK);
+	for (int64_t k = 0; k < n; k++)
+		assert_int_equal(mm_store_write(f.s, offline_append, &k), MM_OK);
+	mm_store_close(f.s);
+	f.s = NULL;
+	fx_open_store(&f, NULL);
+	check_tree(&f, n);
+	/* The old index tables are gone. */
+	assert_int_equal(mm_store_acquire(f.s, &db), MM_OK);
+	assert_int_equal(mm_db_prepare(db, "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+				       "('audit_key_idx', 'audit_index_mark', 'audit_events_actor')",
+				       &st), MM_OK);
+	assert_int_equal(mm_stmt_step(st, &row), MM_OK);
+	assert_int_equal(mm_stmt_int(st, 0), 0);
+	mm_stmt_done(st);
+	mm_store_release(f.s, db);
+	assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
+	check_queries(&f, n, n);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -911,6 +957,7 @@ int main(void)
 		cmocka_unit_test(test_query_index),
 		cmocka_unit_test(test_query_index_rebuilt),
 		cmocka_unit_test(test_catch_up_on_open),
+		cmocka_unit_test(test_upgrade_from_v2),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
