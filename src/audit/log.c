@@ -405,10 +405,7 @@ static mm_err dump_details(const mm_audit_event *ev, char **ret)
 	return mm_audit_details_text(ev->details, ret);
 }
 
-/* pre: ev's details already dumped by the caller (mm_audit_submit does it
- * on the submitting thread, off the single writer), or NULL to dump here. */
-static mm_err insert_one(mm_db *db, const mm_audit_event *ev, const char *pre, int64_t seq,
-			 int64_t now)
+static mm_err insert_one(mm_db *db, const mm_audit_event *ev, int64_t seq, int64_t now)
 {
 	static const char sql[] =
 		"INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -426,9 +423,9 @@ static mm_err insert_one(mm_db *db, const mm_audit_event *ev, const char *pre, i
 	r.result = ev->result;
 	r.source = ev->source;
 	r.request_id = ev->request_id;
-	if (pre == NULL && (rc = dump_details(ev, &details)) != MM_OK)
+	if ((rc = dump_details(ev, &details)) != MM_OK)
 		goto out;
-	r.details = pre != NULL ? pre : details != NULL ? details : ev->details_text;
+	r.details = details != NULL ? details : ev->details_text;
 	r.details_len = r.details != NULL ? strlen(r.details) : 0;
 	if ((rc = mm_audit_record_leaf(&r, leaf)) != MM_OK)
 		goto out;
@@ -465,8 +462,8 @@ static mm_err check_batch(const mm_audit_event *evs, size_t n)
 	return MM_OK;
 }
 
-/* Appends checked events; pre is NULL or their dumped details. */
-static mm_err append_checked(mm_db *db, const mm_audit_event *evs, char *const *pre, size_t n,
+/* Appends checked events. */
+static mm_err append_checked(mm_db *db, const mm_audit_event *evs, size_t n,
 			     int64_t *ret_first_seq)
 {
 	int64_t seq, now;
@@ -476,7 +473,7 @@ static mm_err append_checked(mm_db *db, const mm_audit_event *evs, char *const *
 		return rc;
 	now = mm_time_wall_ms();
 	for (size_t i = 0; i < n; i++)
-		if ((rc = insert_one(db, &evs[i], pre ? pre[i] : NULL, seq + (int64_t)i, now)) != MM_OK)
+		if ((rc = insert_one(db, &evs[i], seq + (int64_t)i, now)) != MM_OK)
 			return rc;
 	if (ret_first_seq != NULL)
 		*ret_first_seq = seq;
@@ -490,7 +487,7 @@ mm_err mm_audit_append_batch(mm_db *db, const mm_audit_event *evs, size_t n,
 
 	if ((rc = check_batch(evs, n)) != MM_OK)
 		return rc;
-	return append_checked(db, evs, NULL, n, ret_first_seq);
+	return append_checked(db, evs, n, ret_first_seq);
 }
 
 mm_err mm_audit_append(mm_db *db, const mm_audit_event *ev, int64_t *ret_seq)
@@ -947,7 +944,6 @@ void mm_audit_head(mm_audit_log *log, int64_t *ret_size, uint8_t root[HLEN])
 
 struct submit {
 	const mm_audit_event *evs;
-	char **pre;
 	size_t n;
 	int64_t first;
 };
@@ -956,35 +952,50 @@ static mm_err submit_job(mm_db *db, void *arg)
 {
 	struct submit *sb = arg;
 
-	return append_checked(db, sb->evs, sb->pre, sb->n, &sb->first);
+	return append_checked(db, sb->evs, sb->n, &sb->first);
 }
 
 mm_err mm_audit_submit(mm_audit_log *log, const mm_audit_event *evs, size_t n,
 		       int64_t *ret_first_seq)
 {
-	struct submit sb = { evs, NULL, n, -1 };
+	mm_audit_event *copy = NULL;
+	char **texts = NULL;
+	struct submit sb = { NULL, n, -1 };
 	mm_err rc;
 
-	/* Checking and serialising the details happen here, on the caller's
-	 * thread, in parallel with other callers: on the single writer they
-	 * were a third of the work per event. */
+	/* Checking and serialising the details (details_text) happen here, on
+	 * the caller's thread, in parallel with other callers: on the single
+	 * writer they were a third of the work per event. */
 	if ((rc = check_batch(evs, n)) != MM_OK)
 		return rc;
-	if ((sb.pre = calloc(n, sizeof(*sb.pre))) == NULL)
-		return MM_ERR_NOMEM;
-	for (size_t i = 0; i < n; i++)
-		if ((rc = dump_details(&evs[i], &sb.pre[i])) != MM_OK) {
-			rc = mm_err_set(rc, "event %zu: %s", i, mm_err_detail(rc));
+	if ((copy = calloc(n, sizeof(*copy))) == NULL || (texts = calloc(n, sizeof(*texts))) == NULL) {
+		rc = MM_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		copy[i] = evs[i];
+		if (copy[i].details_text != NULL)
+			continue;
+		if ((rc = mm_audit_details_text(evs[i].details, &texts[i])) != MM_OK) {
+			char why[128];
+
+			/* Copied first: the detail buffer is also mm_err_set's target. */
+			snprintf(why, sizeof(why), "%s", mm_err_detail(rc));
+			rc = mm_err_set(rc, "event %zu: %s", i, why);
 			goto out;
 		}
+		copy[i].details_text = texts[i];
+	}
+	sb.evs = copy;
 	if ((rc = mm_store_write(log->store, submit_job, &sb)) != MM_OK)
 		goto out;
 	if (ret_first_seq != NULL)
 		*ret_first_seq = sb.first;
 out:
-	for (size_t i = 0; i < n; i++)
-		free(sb.pre[i]);
-	free(sb.pre);
+	for (size_t i = 0; texts != NULL && i < n; i++)
+		free(texts[i]);
+	free(texts);
+	free(copy);
 	return rc;
 }
 
