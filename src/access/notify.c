@@ -247,10 +247,7 @@ static void *notifier_main(void *p)
 		if (!n->stop && !n->kicked) {
 			struct timespec ts;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += POLL_MS * 1000000L;
-			ts.tv_sec += ts.tv_nsec / 1000000000L;
-			ts.tv_nsec %= 1000000000L;
+			mm_time_deadline(POLL_MS, &ts);
 			pthread_cond_timedwait(&n->cv, &n->mu, &ts);
 		}
 		n->kicked = false;

@@ -32,14 +32,15 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/time.h"
 #include "crypto/crypto.h"
 
 /* Events per index job: bounds the companion's transaction and the time a
  * caught-up index waits behind a long catch-up job. */
 #define INDEX_JOB_MAX 65536
-/* Fewer new events than this wait up to INDEX_JOB_WAIT_NS for more. */
+/* Fewer new events than this wait up to INDEX_JOB_WAIT_MS for more. */
 #define INDEX_JOB_MIN 4096
-#define INDEX_JOB_WAIT_NS 50000000L
+#define INDEX_JOB_WAIT_MS 50
 /* Lag (events) past which the index's writer leaves idle-only scheduling,
  * and below which it returns to it. */
 #define INDEX_LAG_HIGH 1000000
@@ -241,7 +242,7 @@ static void kick(mm_audit_index *ix)
 }
 
 /* Under ix->mu, on the companion's writer between jobs (outside any
- * transaction): a few new events wait up to INDEX_JOB_WAIT_NS for more, so
+ * transaction): a few new events wait up to INDEX_JOB_WAIT_MS for more, so
  * that a steady stream of small commits (each access check, each key
  * operation) costs a few index jobs a second instead of one per commit.
  * Only index jobs run on this thread; queries scan the tail meanwhile. */
@@ -249,12 +250,7 @@ static void wait_for_more(mm_audit_index *ix)
 {
 	struct timespec dl;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_nsec += INDEX_JOB_WAIT_NS;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	mm_time_deadline(INDEX_JOB_WAIT_MS, &dl);
 	while (!ix->closing && !ix->hurry && ix->end - ix->upto < INDEX_JOB_MIN &&
 	       pthread_cond_timedwait(&ix->cv, &ix->mu, &dl) == 0)
 		;
@@ -391,13 +387,7 @@ mm_err mm_audit_index_wait(mm_audit_index *ix, int64_t end, int64_t timeout_ms)
 	struct timespec dl;
 	mm_err rc = MM_OK;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += timeout_ms / 1000;
-	dl.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	mm_time_deadline(timeout_ms, &dl);
 	pthread_mutex_lock(&ix->mu);
 	while (ix->upto < end && rc == MM_OK) {
 		ix->hurry = true;

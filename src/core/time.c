@@ -22,6 +22,20 @@ int64_t mm_time_mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+void mm_time_deadline(int64_t ms, struct timespec *ret)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	*ret = ts;
+}
+
 void mm_time_format(int64_t ms, char out[MM_TIME_RFC3339_LEN])
 {
 	time_t secs = (time_t)(ms / 1000);

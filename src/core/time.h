@@ -15,6 +15,10 @@
 
 int64_t mm_time_wall_ms(void);
 int64_t mm_time_mono_ns(void);
+struct timespec;
+/* The CLOCK_REALTIME instant ms milliseconds from now, as
+ * pthread_cond_timedwait takes it. */
+void mm_time_deadline(int64_t ms, struct timespec *ret);
 /* Writes "2026-11-23T12:00:00.123Z" into out (at least MM_TIME_RFC3339_LEN). */
 void mm_time_format(int64_t ms, char out[MM_TIME_RFC3339_LEN]);
 /* Parses RFC 3339 in UTC ("Z") or with an offset; fraction optional.

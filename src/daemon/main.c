@@ -109,12 +109,7 @@ static void *ticker_main(void *p)
 
 	pthread_mutex_lock(&t->mu);
 	while (!t->stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		mm_time_deadline(200, &ts);
 		pthread_cond_timedwait(&t->cv, &t->mu, &ts);
 		if (t->stop)
 			break;
