@@ -169,17 +169,20 @@ static mm_err attach_new(mm_store *s, mm_db *db)
 mm_err mm_store_acquire(mm_store *s, mm_db **ret)
 {
 	mm_db *db;
+	unsigned ncomp;
 	mm_err rc;
 
 	pthread_mutex_lock(&s->pool_mu);
 	db = s->free_list;
 	if (db != NULL)
 		s->free_list = db->next_free;
+	ncomp = s->ncomp;
 	pthread_mutex_unlock(&s->pool_mu);
 	if (db == NULL && (rc = db_open(s, false, &db)) != MM_OK)
 		return rc;
 	db->next_free = NULL;
-	if ((rc = attach_new(s, db)) != MM_OK) {
+	/* Usually nothing new: no second trip through the pool's lock. */
+	if (db->nattached < ncomp && (rc = attach_new(s, db)) != MM_OK) {
 		db_close(db);
 		return rc;
 	}
