@@ -8,7 +8,7 @@ pkgs=(
   build-essential meson ninja-build pkg-config
   libssl-dev libevent-dev libjansson-dev libsqlite3-dev libpq-dev
   libargon2-dev liboath-dev libqrencode-dev libgfshare-dev libxlsxwriter-dev
-  libcmocka-dev libcurl4-openssl-dev
+  libcmocka-dev libcurl4-openssl-dev libyajl-dev
   clang libclang-rt-14-dev
   sqlite3 curl openssl oathtool wrk nginx-light john-data python3 unzip
 )

@@ -16,9 +16,16 @@
 #include "core/buf.h"
 #include "core/err.h"
 
-/* Parses exactly one JSON value of len bytes (no trailing data). The caller
- * owns *ret (json_decref). Errors: MM_ERR_INVALID with line and column. */
+/* Parses exactly one JSON object or array of len bytes (no trailing data),
+ * as jansson's json_loadb(JSON_REJECT_DUPLICATES) does. The caller owns *ret
+ * (json_decref). Errors: MM_ERR_INVALID with jansson's line, column and text. */
 mm_err mm_json_parse(const char *data, size_t len, json_t **ret);
+
+/* mm_json_parse's fast path (yajl), public for the differential tests and
+ * the fuzz target: true with *ret (the caller's) when the text is in the
+ * subset it handles and it produced the value jansson would; false, *ret
+ * untouched, when jansson must decide — which includes every invalid text. */
+bool mm_json_parse_fast(const char *data, size_t len, json_t **ret);
 
 /* Requires obj to be an object whose keys are all in allowed (NULL-ended).
  * Errors: MM_ERR_INVALID naming the first unknown field. */

@@ -1,5 +1,6 @@
-/* Unit tests for time parsing/formatting, strict JSON field access and the
- * reply serialiser (mm_json_dump_buf, checked against jansson). */
+/* Unit tests for time parsing/formatting, strict JSON field access, the
+ * request parser's fast path (mm_json_parse_fast, checked against jansson)
+ * and the reply serialiser (mm_json_dump_buf, checked against jansson). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -79,6 +80,85 @@ static void test_json_fields(void **state)
 	json_decref(o);
 }
 
+/* What mm_json_parse_fast does with text: it must either give up (false) or
+ * give exactly jansson's value; fast says which of the two this text must do. */
+static void assert_parses_like_jansson(const char *text, size_t len, bool fast)
+{
+	json_t *want = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL), *got = NULL, *p = NULL;
+	bool took = mm_json_parse_fast(text, len, &got);
+
+	if (took != fast)
+		fail_msg("fast path %s for: %.80s", took ? "taken" : "not taken", text);
+	if (took) {
+		assert_non_null(want);
+		assert_true(json_equal(want, got));
+		json_decref(got);
+	}
+	/* mm_json_parse agrees with jansson on every text, fast or not. */
+	assert_int_equal(mm_json_parse(text, len, &p), want != NULL ? MM_OK : MM_ERR_INVALID);
+	if (want != NULL) {
+		assert_true(json_equal(want, p));
+		json_decref(p);
+	}
+	json_decref(want);
+}
+
+static void test_json_parse_fast(void **state)
+{
+	/* Texts the fast path handles. */
+	static const char *const fast[] = {
+		"{}", "[]", " \t\r\n{ } \n", "{\"a\":\"x\",\"b\":[1,-2,3.5,-0,0.0,1e3,2E-2,true,false,null]}",
+		"{\"plaintext\":\"aGVsbG8gd29ybGQ=\",\"context\":\"Y3VzdG9tZXI6NDI=\"}",
+		"[[[[[[]]]]]]", "[{\"\":{}}]", "{\"n\":9223372036854775807,\"m\":-9223372036854775808}",
+		"{\"tiny\":1e-400,\"neg\":-1.5e-300}", "[\"~ DEL-free ASCII !#$%&'()*+,-./:;<=>?@[]^_`{|}\"]",
+		"{\"a\":{\"a\":{\"a\":1}}}", "{\"a\":[]}  \r\n\t",
+	};
+	/* Texts it leaves to jansson: invalid ones, and valid ones outside its
+	 * subset or its limits. */
+	static const char *const slow[] = {
+		"{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "[01]", "[1.]", "[.5]", "[-]", "[1e]", "[+1]",
+		"[tru]", "[nul]", "[NaN]", "[Infinity]", "{}{}", "{} x", "[] []", "1", "\"str\"", "true",
+		"null", "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":1,\"b\":1}}", "[9223372036854775808]",
+		"[-9223372036854775809]", "[1e400]", "[-1e400]", "{\"k\":\"\\u00e9\"}", "[\"a\\\"b\"]",
+		"[\"\\u0000\"]", "[\"\\ud800\"]", "[\"caf\xc3\xa9\"]", "[\"\xff\"]", "[\"a\x01\"]",
+		"[\x0c]", "[\x0b1]", "[1]\x0c", "/* c */ []", "[1] // c", "['a']", "[\"\x7f\"]",
+		"[\"unterminated]", "{}\"r{easo", "[1] \"x", "{} \"]", "[]\"", "{}\"a\"", "{\"a\"}", "{1:2}", "[,]", "[1 2]",
+	};
+	char deep[2 * 80 + 1], key[400], num[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fast) / sizeof(fast[0]); i++)
+		assert_parses_like_jansson(fast[i], strlen(fast[i]), true);
+	for (size_t i = 0; i < sizeof(slow) / sizeof(slow[0]); i++)
+		assert_parses_like_jansson(slow[i], strlen(slow[i]), false);
+	/* An embedded NUL is outside the subset. */
+	assert_parses_like_jansson("[\"a\0b\"]", 7, false);
+	assert_parses_like_jansson("[]\0", 3, false);
+	/* Nesting: 64 levels fast, deeper left to jansson (which takes 80). */
+	memset(deep, '[', 64);
+	memset(deep + 64, ']', 64);
+	assert_parses_like_jansson(deep, 128, true);
+	memset(deep, '[', 80);
+	memset(deep + 80, ']', 80);
+	assert_parses_like_jansson(deep, 160, false);
+	/* Keys of 255 bytes fast, longer ones left to jansson. */
+	memset(key, 'k', sizeof(key));
+	memcpy(key, "{\"", 2);
+	memcpy(key + 2 + 255, "\":1}", 4);
+	assert_parses_like_jansson(key, 2 + 255 + 4, true);
+	memcpy(key + 2 + 256, "\":1}", 4);
+	assert_parses_like_jansson(key, 2 + 256 + 4, false);
+	/* Number literals of 63 characters fast, longer ones left to jansson. */
+	memset(num, '0', sizeof(num));
+	memcpy(num, "[0.", 3);
+	num[64] = '1';
+	num[65] = ']';
+	assert_parses_like_jansson(num, 66, false);
+	num[63] = '1';
+	num[64] = ']';
+	assert_parses_like_jansson(num, 65, true);
+}
+
 /* mm_json_dump_buf(v) must be byte for byte json_dumps(v, JSON_COMPACT). */
 static void assert_dumps_like_jansson(const json_t *v)
 {
@@ -148,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_json_fields),
+		cmocka_unit_test(test_json_parse_fast),
 		cmocka_unit_test(test_json_dump_buf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

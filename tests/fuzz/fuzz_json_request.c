@@ -3,7 +3,8 @@
  * rejection, field whitelisting and typed getters as handlers use them, and
  * error-detail formatting, and the reply serialiser. Invariants checked:
  * never crashes, never reads out of bounds, a value returned as valid has the
- * promised type and bounds, and mm_json_dump_buf writes exactly what
+ * promised type and bounds, the parser's yajl fast path gives a value only
+ * when jansson gives the same value, and mm_json_dump_buf writes exactly what
  * json_dumps(JSON_COMPACT) writes.
  */
 #include <stdint.h>
@@ -22,6 +23,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int64_t n = 7;
 	bool b = false;
 
+	{
+		json_t *fast = NULL, *want = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+
+		if (mm_json_parse_fast((const char *)data, size, &fast) &&
+		    (want == NULL || !json_equal(want, fast)))
+			abort();
+		json_decref(fast);
+		json_decref(want);
+	}
 	if (mm_json_parse((const char *)data, size, &v) != MM_OK)
 		return 0;
 	(void)mm_json_only(v, allowed);
