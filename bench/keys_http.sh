@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 RESULTS=${RESULTS:-bench/results}
 mkdir -p "$RESULTS"
-start_mamorid $'threads = 2\n[log]\nlevel = "warn"\naccess_log = "off"'
+start_mamorid "threads = ${MM_THREADS:-2}"$'\n[log]\nlevel = "warn"\naccess_log = "off"'
 trap stop_mamorid EXIT
 [ -n "${KEEP_FOR_PERF:-}" ] && echo "PID $MM_PID"
 A="http://127.0.0.1:$MM_PORT"
@@ -33,10 +33,13 @@ curl -sf "${auth[@]}" -d "{\"plaintext\":\"$pt\"}" "$A/v1/keys/bench/encrypt" | 
 ROUNDS=${ROUNDS:-3}
 echo "# name requests/s p50_ms p99_ms non2xx"
 : > "$RESULTS/keys_encrypt.rounds"
+store_snapshot "$RESULTS/keys_metrics.before"
 for r in $(seq "$ROUNDS"); do
   run_wrk keys_encrypt "$A/v1/keys/bench/encrypt" -s "$RESULTS/encrypt.lua" |
     tee -a "$RESULTS/keys_encrypt.rounds"
 done
+store_snapshot "$RESULTS/keys_metrics.after"
+store_groups "$RESULTS/keys_metrics.before" "$RESULTS/keys_metrics.after"
 python3 - "$RESULTS/keys_encrypt.rounds" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]

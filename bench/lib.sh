@@ -2,7 +2,7 @@
 # Starts mamorid on a free port with a temporary data dir, and runs wrk.
 
 BUILD=${BUILD:-build}
-MAMORID=$BUILD/src/daemon/mamorid
+MAMORID=${MAMORID:-$BUILD/src/daemon/mamorid}
 MAMORI=$BUILD/src/cli/mamori
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNS=${WRK_CONNS:-64}
@@ -82,5 +82,42 @@ non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 errs = re.search(r"Socket errors: (.*)", t)
 print("%s %s %.3f %.3f %s %s" % (name, rps.group(1) if rps else "0", p["50"], p["99"],
       non2xx.group(1) if non2xx else "0", "errors:" + errs.group(1).replace(" ", "") if errs else ""))
+PY
+}
+
+# store_snapshot FILE: saves the daemon's /metrics text. store_groups A B
+# prints what the store's writer did between two snapshots: group commits,
+# jobs per group, and the mean and histogram of group and commit (fsync)
+# durations — where a request's wait for its durable audit event goes.
+store_snapshot() {
+  curl -sf -H "Authorization: Bearer $MM_TOKEN" "http://127.0.0.1:$MM_PORT/metrics" > "$1"
+}
+store_groups() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+def load(p):
+    m = {}
+    for l in open(p):
+        if l.startswith("mamori_store_"):
+            k, v = l.rsplit(" ", 1)
+            m[k] = float(v)
+    return m
+a, b = load(sys.argv[1]), load(sys.argv[2])
+d = {k: b[k] - a.get(k, 0) for k in b}
+g = d["mamori_store_commit_groups_total"]
+if g <= 0:
+    sys.exit(0)
+print("store: %d group commits, %.1f jobs/group, group %.2f ms, commit %.2f ms (means)"
+      % (g, d["mamori_store_jobs_total"] / g, 1e3 * d["mamori_store_group_seconds_sum"] / g,
+         1e3 * d["mamori_store_commit_seconds_sum"] / g))
+for h in ("group", "commit"):
+    name = "mamori_store_%s_seconds_bucket" % h
+    ks = [k for k in b if k.startswith(name)]
+    prev, parts = 0, []
+    for k in ks:
+        le = k.split('"')[1]
+        parts.append("<=%s: %d" % (le, d[k] - prev) if le != "+Inf" else ">: %d" % (d[k] - prev))
+        prev = d[k]
+    print("store: %s durations %s" % (h, ", ".join(parts)))
 PY
 }

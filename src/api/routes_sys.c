@@ -68,6 +68,29 @@ static mm_err health(mm_req *r)
 	return MM_OK;
 }
 
+/* A Prometheus histogram from the store's non-cumulative bucket counts. */
+static mm_err store_histogram(mm_buf *out, const char *name, const char *help,
+			      const uint64_t hist[MM_STORE_HIST_N], uint64_t sum_ns, uint64_t count)
+{
+	static const double bounds[] = MM_STORE_HIST_BOUNDS;
+	unsigned long long cum = 0;
+	mm_err rc;
+
+	if ((rc = mm_buf_appendf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)) != MM_OK)
+		return rc;
+	for (size_t i = 0; i < MM_STORE_HIST_N; i++) {
+		cum += hist[i];
+		if (i < MM_STORE_HIST_N - 1)
+			rc = mm_buf_appendf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], cum);
+		else
+			rc = mm_buf_appendf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+		if (rc != MM_OK)
+			return rc;
+	}
+	return mm_buf_appendf(out, "%s_sum %.6f\n%s_count %llu\n", name, (double)sum_ns / 1e9, name,
+			      (unsigned long long)count);
+}
+
 static mm_err metrics(mm_req *r)
 {
 	mm_app *app = mm_req_app(r);
@@ -93,6 +116,14 @@ static mm_err metrics(mm_req *r)
 		"mamori_store_checkpoints_total %llu\n",
 		(unsigned long long)st.groups, (unsigned long long)st.jobs,
 		(unsigned long long)st.failed_groups, (unsigned long long)st.checkpoints);
+	if (rc == MM_OK)
+		rc = store_histogram(&out, "mamori_store_group_seconds",
+				     "Group commits from BEGIN to the jobs' results.", st.group_hist,
+				     st.group_ns, st.groups);
+	if (rc == MM_OK)
+		rc = store_histogram(&out, "mamori_store_commit_seconds",
+				     "Commit phase of group commits (log write and fsync).",
+				     st.commit_hist, st.commit_ns, st.groups);
 	if (rc == MM_OK && app->audit != NULL) {
 		mm_audit_stats as;
 

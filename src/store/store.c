@@ -373,6 +373,16 @@ static const char sql_savepoint[] = "SAVEPOINT job";
 static const char sql_rollback_to[] = "ROLLBACK TO job";
 static const char sql_release[] = "RELEASE job";
 
+static size_t hist_bucket(int64_t ns)
+{
+	static const double bounds[] = MM_STORE_HIST_BOUNDS;
+	size_t i = 0;
+
+	while (i < MM_STORE_HIST_N - 1 && (double)ns > bounds[i] * 1e9)
+		i++;
+	return i;
+}
+
 static void run_group(mm_store *s, struct job *list)
 {
 	mm_db *db = s->writer_db;
@@ -426,6 +436,10 @@ static void run_group(mm_store *s, struct job *list)
 	pthread_mutex_lock(&s->mu);
 	s->stats.groups++;
 	s->stats.jobs += n;
+	s->stats.group_ns += (uint64_t)(t3 - t0);
+	s->stats.commit_ns += (uint64_t)(t3 - t2);
+	s->stats.group_hist[hist_bucket(t3 - t0)]++;
+	s->stats.commit_hist[hist_bucket(t3 - t2)]++;
 	if (grc != MM_OK)
 		s->stats.failed_groups++;
 	else

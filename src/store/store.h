@@ -179,11 +179,21 @@ void mm_store_set_idle(mm_store *c, bool idle);
 bool mm_store_has_companion(mm_store *s, const char *name);
 
 /* Statistics for /metrics. */
+/* Upper bounds (seconds) of the group-commit duration histograms; the
+ * last bucket of each histogram is everything above the last bound. */
+#define MM_STORE_HIST_BOUNDS { 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1.0 }
+#define MM_STORE_HIST_N 9
+
 typedef struct mm_store_stats {
 	uint64_t groups;
 	uint64_t jobs;
 	uint64_t failed_groups;
 	uint64_t checkpoints;       /* background WAL checkpoints run */
+	/* Of this store's groups: whole duration (from BEGIN to the jobs'
+	 * results) and commit phase (COMMIT: the log write and its fsync),
+	 * as sums and as non-cumulative histogram counts over the bounds. */
+	uint64_t group_ns, commit_ns;
+	uint64_t group_hist[MM_STORE_HIST_N], commit_hist[MM_STORE_HIST_N];
 } mm_store_stats;
 void mm_store_get_stats(mm_store *s, mm_store_stats *ret);
 

@@ -160,6 +160,12 @@ def main():
         check(m.get("mamori_audit_events", 0) > 0 and "mamori_audit_index_lag_events" in m and
               m["mamori_audit_index_lag_events"] <= m["mamori_audit_events"] and
               "mamori_store_checkpoints_total" in m, "audit and store metrics exposed")
+        for h in ("mamori_store_group_seconds", "mamori_store_commit_seconds"):
+            buckets = [float(l.split()[1]) for l in text.splitlines()
+                       if l.startswith(h + "_bucket{")]
+            check(len(buckets) == 9 and buckets == sorted(buckets) and
+                  buckets[-1] == m[h + "_count"] == m["mamori_store_commit_groups_total"] > 0 and
+                  0 < m[h + "_sum"], h + ": cumulative buckets, one count per group commit")
         st, text, _ = d.http("GET", "/metrics")
         check(st == 401, "metrics need a token")
 
