@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 RESULTS=${RESULTS:-bench/results}
 mkdir -p "$RESULTS"
-start_mamorid "threads = ${MM_THREADS:-2}"$'\n[log]\nlevel = "warn"\naccess_log = "off"'
+start_mamorid "threads = ${MM_THREADS:-2}"$'\n[log]\nlevel = "warn"\naccess_log = "off"'"${MM_EXTRA_CONF:-}"
 trap stop_mamorid EXIT
 [ -n "${KEEP_FOR_PERF:-}" ] && echo "PID $MM_PID"
 A="http://127.0.0.1:$MM_PORT"
@@ -34,12 +34,17 @@ ROUNDS=${ROUNDS:-3}
 echo "# name requests/s p50_ms p99_ms non2xx"
 : > "$RESULTS/keys_encrypt.rounds"
 store_snapshot "$RESULTS/keys_metrics.before"
+thread_cpu "$RESULTS/keys_cpu.before"
+total=0
 for r in $(seq "$ROUNDS"); do
   run_wrk keys_encrypt "$A/v1/keys/bench/encrypt" -s "$RESULTS/encrypt.lua" |
     tee -a "$RESULTS/keys_encrypt.rounds"
+  total=$((total + $(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$RESULTS/keys_encrypt.wrk")))
 done
+thread_cpu "$RESULTS/keys_cpu.after"
 store_snapshot "$RESULTS/keys_metrics.after"
 store_groups "$RESULTS/keys_metrics.before" "$RESULTS/keys_metrics.after"
+thread_cpu_report "$RESULTS/keys_cpu.before" "$RESULTS/keys_cpu.after" "$total"
 python3 - "$RESULTS/keys_encrypt.rounds" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]

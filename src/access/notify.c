@@ -297,6 +297,7 @@ mm_err mm_notifier_start(mm_access *a)
 		free(n);
 		return mm_err_set(MM_ERR_IO, "cannot start the notifier thread");
 	}
+	(void)pthread_setname_np(n->th, "mm-notifier");
 	a->notifier = n;
 	return MM_OK;
 }

@@ -969,8 +969,12 @@ static mm_err pool_start(mm_api *api, int n)
 	if (p->th == NULL)
 		return MM_ERR_NOMEM;
 	for (int i = 0; i < n; i++) {
+		char name[16];
+
 		if (pthread_create(&p->th[i], NULL, pool_main, api) != 0)
 			return mm_err_set(MM_ERR_IO, "cannot start the blocking pool");
+		snprintf(name, sizeof(name), "mm-pool-%d", i % 1000);
+		(void)pthread_setname_np(p->th[i], name);
 		p->nth++;
 	}
 	return MM_OK;
@@ -1537,11 +1541,16 @@ mm_err mm_api_run(mm_api *api)
 	mm_err rc = MM_OK;
 
 	for (int i = 1; i < api->nworkers; i++) {
+		char name[16];
+
 		if (pthread_create(&api->w[i].th, NULL, worker_main, &api->w[i]) != 0) {
 			rc = mm_err_set(MM_ERR_IO, "cannot start HTTP worker thread");
 			mm_api_stop(api);
 			break;
 		}
+		/* Worker 0 is the main thread, which keeps the process name. */
+		snprintf(name, sizeof(name), "mm-http-%d", i % 1000);
+		(void)pthread_setname_np(api->w[i].th, name);
 		started++;
 	}
 	event_base_dispatch(api->w[0].base);

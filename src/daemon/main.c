@@ -219,11 +219,15 @@ int main(int argc, char **argv)
 		goto fail;
 	app.api = api;
 	sc.api = api;
-	if (pthread_create(&sig_th, NULL, signal_main, &sc) == 0)
+	if (pthread_create(&sig_th, NULL, signal_main, &sc) == 0) {
 		sig_started = true;
+		(void)pthread_setname_np(sig_th, "mm-signals");
+	}
 	tk.app = &app;
-	if (pthread_create(&tick_th, NULL, ticker_main, &tk) == 0)
+	if (pthread_create(&tick_th, NULL, ticker_main, &tk) == 0) {
 		tick_started = true;
+		(void)pthread_setname_np(tick_th, "mm-ticker");
+	}
 
 	{
 		char port[8];

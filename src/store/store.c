@@ -741,12 +741,15 @@ static mm_err store_open(const mm_store_opts *opts, const char *file, const char
 		goto fail;
 	}
 	s->writer_started = true;
+	/* Thread names (top -H, perf, /proc): at most 15 characters. */
+	(void)pthread_setname_np(s->writer, s->opts.companion ? "mm-store-2nd" : "mm-store");
 	if (!s->opts.companion && s->be->checkpoint != NULL) {
 		if (pthread_create(&s->ckpt, NULL, ckpt_main, s) != 0) {
 			rc = mm_err_set(MM_ERR_IO, "cannot start the checkpointer thread");
 			goto fail;
 		}
 		s->ckpt_started = true;
+		(void)pthread_setname_np(s->ckpt, "mm-checkpoint");
 	}
 	*ret = s;
 	return MM_OK;
