@@ -99,6 +99,17 @@ struct mm_audit_event;
 void keys_fill_event(struct mm_audit_event *ev, const mm_keys_caller *who, const char *action,
 		     const char *target, const char *result, const json_t *details);
 
+/* The audit details of a key operation on n items (failed of them; call_rc
+ * the call's own result): an object with count, error (when call_rc is not
+ * MM_OK), failed, key, op and the distinct versions used (at most 64).
+ * keys_op_details builds it (caller owns; NULL when out of memory);
+ * keys_op_details_text writes its canonical text, as mm_audit_details_text
+ * would, into *ret (caller frees). Errors: MM_ERR_NOMEM, MM_ERR_INVALID. */
+json_t *keys_op_details(const char *name, const char *op, const mm_keys_item *items, size_t n,
+			size_t failed, mm_err call_rc);
+mm_err keys_op_details_text(const char *name, const char *op, const mm_keys_item *items,
+			    size_t n, size_t failed, mm_err call_rc, char **ret);
+
 /* The actor string of who. */
 const char *keys_actor(const mm_keys_caller *who);
 

@@ -3,7 +3,8 @@
  * ECDSA signatures (cross-checked against the primitives with exported
  * material), versions (rotate, min_decryption_version, destroy = shredding,
  * auto-rotation), disable, export, policies, batches, sealed refusal, and
- * one audit event per operation that never carries data.
+ * one audit event per operation that never carries data, whose details text
+ * is what jansson writes for the same object.
  */
 #include "helpers.h"
 
@@ -12,7 +13,9 @@
 #include "crypto/crypto.h"
 #include "crypto/primitives.h"
 #include "crypto/sign.h"
+#include "audit/audit.h"
 #include "keys/envelope.h"
+#include "keys/internal.h"
 #include "keys/named.h"
 #include "core/time.h"
 
@@ -101,6 +104,43 @@ static void test_encrypt_decrypt(void **state)
 	mm_buf_release(&pt);
 	mm_buf_release(&tmp);
 	env_free(e);
+}
+
+/* keys_op_details_text must write exactly mm_audit_details_text's canonical
+ * text of keys_op_details, on the direct path and on jansson's. */
+static void assert_details_like_jansson(const char *name, const char *op, const mm_keys_item *items,
+					size_t n, size_t failed, mm_err rc)
+{
+	json_t *d = keys_op_details(name, op, items, n, failed, rc);
+	char *want = NULL, *got = NULL;
+
+	assert_non_null(d);
+	assert_int_equal(mm_audit_details_text(d, &want), MM_OK);
+	assert_int_equal(keys_op_details_text(name, op, items, n, failed, rc, &got), MM_OK);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+	json_decref(d);
+}
+
+static void test_details_text(void **state)
+{
+	static mm_keys_item items[70];
+	static const char *const names[] = { "bench", "a.b_c-D9", "k", "x\"y", "\u00e9t\u00e9", "-bad", "" };
+	static const mm_err rcs[] = { MM_OK, MM_ERR_INVALID, MM_ERR_NOT_FOUND, MM_ERR_SEALED };
+
+	(void)state;
+	for (size_t i = 0; i < 70; i++)
+		items[i].used_version = (int64_t)(i % 3 == 0 ? 0 : i * 7919 % 1000003);
+	items[1].used_version = 2;
+	items[2].used_version = 2;
+	for (size_t a = 0; a < sizeof(names) / sizeof(names[0]); a++)
+		for (size_t r = 0; r < sizeof(rcs) / sizeof(rcs[0]); r++) {
+			assert_details_like_jansson(names[a], "encrypt", items, 1, 0, rcs[r]);
+			assert_details_like_jansson(names[a], "decrypt", items + 1, 2, 1, rcs[r]);
+			assert_details_like_jansson(names[a], "sign", items, 70, 70, rcs[r]);
+			assert_details_like_jansson(names[a], "hmac", items, 0, 0, rcs[r]);
+		}
 }
 
 static void test_versions(void **state)
@@ -748,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_race_seal),
 		cmocka_unit_test(test_auto_rotate),
 		cmocka_unit_test(test_algorithms),
+		cmocka_unit_test(test_details_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
