@@ -67,20 +67,27 @@ const char *mm_keys_op_name(mm_keys_op op)
 	return (unsigned)op < MM_KEYS_OP__COUNT ? op_names[op] : "unknown";
 }
 
-mm_err mm_keys_name_check(const char *name)
+/* True for a valid key name (mm_keys_name_check without its error). */
+static bool name_plain(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
 	if (n == 0 || n > NAME_MAX_LEN || name[0] == '.' || name[0] == '-')
-		goto bad;
+		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
+
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '.' || c == '_' || c == '-'))
-			goto bad;
+			return false;
 	}
-	return MM_OK;
-bad:
+	return true;
+}
+
+mm_err mm_keys_name_check(const char *name)
+{
+	if (name_plain(name))
+		return MM_OK;
 	return mm_err_set(MM_ERR_INVALID, "key name must be 1 to %d characters of A-Z a-z 0-9 . _ - "
 			  "not starting with . or -", NAME_MAX_LEN);
 }
@@ -650,23 +657,6 @@ json_t *keys_op_details(const char *name, const char *op, const mm_keys_item *it
 		json_decref(vs);
 	}
 	return d;
-}
-
-/* True for a valid key name (mm_keys_name_check without its error). */
-static bool name_plain(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-
-	if (n == 0 || n > NAME_MAX_LEN || name[0] == '.' || name[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
 }
 
 /*
