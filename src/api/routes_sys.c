@@ -140,6 +140,10 @@ static mm_err metrics(mm_req *r)
 			"(each is retried; see the log).\n"
 			"# TYPE mamori_audit_index_failures_total counter\n"
 			"mamori_audit_index_failures_total %llu\n"
+			"# HELP mamori_audit_index_read_events_total Events the query index read "
+			"back from the database instead of taking them from the writer.\n"
+			"# TYPE mamori_audit_index_read_events_total counter\n"
+			"mamori_audit_index_read_events_total %llu\n"
 			"# HELP mamori_audit_checkpoints_total Signed checkpoints issued.\n"
 			"# TYPE mamori_audit_checkpoints_total counter\n"
 			"mamori_audit_checkpoints_total %llu\n"
@@ -147,7 +151,8 @@ static mm_err metrics(mm_req *r)
 			"# TYPE mamori_audit_witness_failures_total counter\n"
 			"mamori_audit_witness_failures_total %llu\n",
 			(long long)as.tree_size, (long long)(as.tree_size - as.indexed),
-			(unsigned long long)as.index_failures, (unsigned long long)as.checkpoints, (unsigned long long)as.witness_failures);
+			(unsigned long long)as.index_failures, (unsigned long long)as.index_read_events,
+			(unsigned long long)as.checkpoints, (unsigned long long)as.witness_failures);
 	}
 	if (rc == MM_OK && app->metrics_extra != NULL)
 		rc = app->metrics_extra(app, &out);

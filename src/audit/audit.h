@@ -194,6 +194,9 @@ typedef struct mm_audit_stats {
 	int64_t tree_size;         /* events in the committed tree */
 	int64_t indexed;           /* events [0, indexed) are in the query index */
 	uint64_t index_failures;   /* index jobs that failed (each retried) */
+	uint64_t index_read_events; /* events the index read back from the
+	                             * database (after a start, a backlog or a
+	                             * failure) rather than took from the writer */
 } mm_audit_stats;
 void mm_audit_get_stats(mm_audit_log *log, mm_audit_stats *ret);
 

@@ -318,6 +318,9 @@ mm_err mm_audit_tick(mm_audit_log *log, int64_t now_ms)
 	have = log->have_signer;
 	size = (int64_t)log->cur.f.size;
 	pthread_mutex_unlock(&log->mu);
+	/* Picks up a commit whose notification the index missed (the writer
+	 * does not wait for the index's lock). */
+	mm_audit_index_notify_nowait(log->index, size);
 	if (!have)
 		return MM_OK;
 	pthread_mutex_lock(&log->ckpt_mu);

@@ -58,13 +58,39 @@ typedef struct mm_audit_index mm_audit_index;
  * index of the log in s, whose tree has size events, and starts indexing.
  * Errors: those of mm_store_open_companion, MM_ERR_STORE. */
 mm_err mm_audit_index_open(mm_store *s, int64_t size, mm_audit_index **ret);
-/* Events [0, end) are committed: index them soon (any thread; NULL ok). */
+/* Events [0, end) are committed: index them soon (any thread; NULL ok).
+ * The _nowait form is the log writer's: it never waits for the index's
+ * lock (whose holder may run on idle CPU only); a notification it could
+ * not deliver is taken up by the index's next job or mm_audit_tick. */
 void mm_audit_index_notify(mm_audit_index *ix, int64_t end);
+void mm_audit_index_notify_nowait(mm_audit_index *ix, int64_t end);
+
+/* An event as the index needs it (one allocation, strings after the struct:
+ * mm_audit_index_entry_new; free()). The log's writer makes one per
+ * appended event and, after the commit, hands the group's over so that the
+ * index need not read them back from the primary. */
+struct mm_audit_ix_entry {
+	struct mm_audit_ix_entry *next;
+	int64_t seq, time_ms;
+	uint8_t leaf[HLEN];
+	const char *actor, *action, *target; /* target may be NULL */
+	char text[];
+};
+struct mm_audit_ix_entry *mm_audit_index_entry_new(const mm_audit_record *r,
+						   const uint8_t leaf[HLEN]);
+/* True while some log has an open index: appends make entries only then. */
+bool mm_audit_index_wants_entries(void);
+/* Hands over the entries of the committed events [first, first + n), in
+ * order (list linked by next; consumed in all cases). Any thread; takes no
+ * lock. */
+void mm_audit_index_handover(mm_audit_index *ix, int64_t first, struct mm_audit_ix_entry *list,
+			     size_t n);
 /* Waits until events [0, end) are indexed. Errors: MM_ERR_TIMEOUT. */
 mm_err mm_audit_index_wait(mm_audit_index *ix, int64_t end, int64_t timeout_ms);
 /* Events [0, result) are indexed; *ret_failures (may be NULL): index jobs
- * that failed so far. */
-int64_t mm_audit_index_upto(mm_audit_index *ix, uint64_t *ret_failures);
+ * that failed so far; *ret_read (may be NULL): events indexed by reading
+ * them back from the primary instead of from the writer's hand-over. */
+int64_t mm_audit_index_upto(mm_audit_index *ix, uint64_t *ret_failures, uint64_t *ret_read);
 /* Waits for a running index job, closes the companion. NULL ok. */
 void mm_audit_index_close(mm_audit_index *ix);
 void mm_audit_record_from_stmt(mm_stmt *st, mm_audit_record *r);

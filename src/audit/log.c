@@ -289,7 +289,21 @@ struct pending {
 	int64_t base;
 	size_t len, cap;
 	uint8_t (*h)[HLEN];
+	/* The index's entry of each leaf, when an index wants them (NULL
+	 * where one could not be made: the index then reads the rows). */
+	struct mm_audit_ix_entry **e;
 };
+
+/* Frees the index entries [from, len) of pd. */
+static void pending_drop_entries(struct pending *pd, size_t from)
+{
+	if (pd->e == NULL)
+		return;
+	for (size_t i = from; i < pd->len; i++) {
+		free(pd->e[i]);
+		pd->e[i] = NULL;
+	}
+}
 
 static pthread_key_t pending_key;
 static pthread_once_t pending_once = PTHREAD_ONCE_INIT;
@@ -298,6 +312,8 @@ static void pending_free(void *p)
 {
 	struct pending *pd = p;
 
+	pending_drop_entries(pd, 0);
+	free(pd->e);
 	free(pd->h);
 	free(pd);
 }
@@ -323,30 +339,43 @@ static struct pending *pending_get(bool create)
 	return pd;
 }
 
-/* Records leaf for seq; on any difficulty the list is just emptied (the
- * hook then reads the rows). */
-static void pending_put(int64_t seq, const uint8_t leaf[HLEN])
+/* Records leaf (and the index entry of r) for seq; on any difficulty the
+ * list is just emptied (the hook then reads the rows). A seq at or below
+ * the end replaces the leaves from there on: the job that appended them
+ * was rolled back and its numbers are being used again. */
+static void pending_put(int64_t seq, const mm_audit_record *r, const uint8_t leaf[HLEN])
 {
 	struct pending *pd = pending_get(true);
 
 	if (pd == NULL)
 		return;
 	if (pd->len == 0 || seq < pd->base || seq > pd->base + (int64_t)pd->len) {
+		pending_drop_entries(pd, 0);
 		pd->base = seq;
 		pd->len = 0;
 	}
+	pending_drop_entries(pd, (size_t)(seq - pd->base));
 	pd->len = (size_t)(seq - pd->base);
 	if (pd->len == pd->cap) {
 		size_t ncap = pd->cap ? pd->cap * 2 : 1024;
-		void *nh;
+		void *nh, *ne;
 
 		if (ncap > PENDING_MAX || (nh = realloc(pd->h, ncap * HLEN)) == NULL) {
+			pending_drop_entries(pd, 0);
 			pd->len = 0;
 			return;
 		}
 		pd->h = nh;
+		if ((ne = realloc(pd->e, ncap * sizeof(*pd->e))) == NULL) {
+			pending_drop_entries(pd, 0);
+			pd->len = 0;
+			return;
+		}
+		pd->e = ne;
+		memset(pd->e + pd->cap, 0, (ncap - pd->cap) * sizeof(*pd->e));
 		pd->cap = ncap;
 	}
+	pd->e[pd->len] = mm_audit_index_wants_entries() ? mm_audit_index_entry_new(r, leaf) : NULL;
 	memcpy(pd->h[pd->len++], leaf, HLEN);
 }
 
@@ -354,8 +383,35 @@ static void pending_clear(void)
 {
 	struct pending *pd = pending_get(false);
 
-	if (pd != NULL)
+	if (pd != NULL) {
+		pending_drop_entries(pd, 0);
 		pd->len = 0;
+	}
+}
+
+/* Hands the index entries of the committed events [first, end) to ix, when
+ * pending holds exactly those and an entry for each; else the index reads
+ * them from the primary. */
+static void pending_handover(mm_audit_index *ix, int64_t first, int64_t end)
+{
+	struct pending *pd = pending_get(false);
+	struct mm_audit_ix_entry *head = NULL, **tail = &head;
+	size_t n;
+
+	if (ix == NULL || pd == NULL || pd->e == NULL || pd->len == 0 || pd->base != first ||
+	    pd->base + (int64_t)pd->len != end)
+		return;
+	n = pd->len;
+	for (size_t i = 0; i < n; i++)
+		if (pd->e[i] == NULL)
+			return;
+	for (size_t i = 0; i < n; i++) {
+		pd->e[i]->next = NULL;
+		*tail = pd->e[i];
+		tail = &pd->e[i]->next;
+		pd->e[i] = NULL;
+	}
+	mm_audit_index_handover(ix, first, head, n);
 }
 
 /* ---- appending ---- */
@@ -443,7 +499,7 @@ static mm_err insert_one(mm_db *db, const mm_audit_event *ev, int64_t seq, int64
 		goto out;
 	if ((rc = mm_stmt_run(st)) != MM_OK)
 		goto out;
-	pending_put(seq, leaf);
+	pending_put(seq, &r, leaf);
 out:
 	mm_stmt_done(st);
 	free(details);
@@ -798,10 +854,13 @@ static void hook_post(mm_err rc, void *arg)
 	mm_audit_log *log = arg;
 
 	if (rc == MM_OK && log->staged) {
+		int64_t first = (int64_t)log->cur.f.size;
+
 		pthread_mutex_lock(&log->mu);
 		memcpy(&log->cur, &log->next, sizeof(log->cur));
 		pthread_mutex_unlock(&log->mu);
-		mm_audit_index_notify(log->index, (int64_t)log->next.f.size);
+		pending_handover(log->index, first, (int64_t)log->next.f.size);
+		mm_audit_index_notify_nowait(log->index, (int64_t)log->next.f.size);
 	}
 	log->staged = false;
 	pending_clear();
@@ -1005,7 +1064,7 @@ void mm_audit_get_stats(mm_audit_log *log, mm_audit_stats *ret)
 	*ret = log->stats;
 	ret->tree_size = (int64_t)log->cur.f.size;
 	pthread_mutex_unlock(&log->mu);
-	ret->indexed = mm_audit_index_upto(log->index, &ret->index_failures);
+	ret->indexed = mm_audit_index_upto(log->index, &ret->index_failures, &ret->index_read_events);
 }
 
 mm_err mm_audit_index_sync(mm_audit_log *log, int64_t timeout_ms)

@@ -371,6 +371,10 @@ static mm_err run_fixed(mm_db *db, const char *sql)
 }
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
+/* A companion's group: BEGIN IMMEDIATE would also open a transaction on the
+ * attached primary and hold a snapshot of it until the commit, whether the
+ * jobs read it or not; the companion has no other writer to race with. */
+static const char sql_begin_deferred[] = "BEGIN";
 static const char sql_commit[] = "COMMIT";
 static const char sql_rollback[] = "ROLLBACK";
 static const char sql_savepoint[] = "SAVEPOINT job";
@@ -396,7 +400,7 @@ static void run_group(mm_store *s, struct job *list)
 
 	int64_t t0 = mm_time_mono_ns(), t1, t2, t3;
 
-	grc = run_fixed(db, sql_begin);
+	grc = run_fixed(db, s->opts.companion ? sql_begin_deferred : sql_begin);
 	for (j = list; j != NULL; j = j->next) {
 		n++;
 		if (grc != MM_OK) {

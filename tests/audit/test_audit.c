@@ -139,10 +139,15 @@ struct rb {
 	int64_t seq;
 };
 
+static char *index_dump(struct fx *f);
+
 static mm_err append_then(mm_db *db, void *arg)
 {
 	struct rb *r = arg;
-	mm_audit_event ev = { .actor = "system", .action = "test.rollback", .result = "success" };
+	/* A rolled-back event has its own actor: an index entry left over
+	 * from it would show. */
+	mm_audit_event ev = { .actor = r->fail ? "user:rolled-back" : "system",
+			      .action = "test.rollback", .result = "success" };
 	mm_err rc = mm_audit_append(db, &ev, &r->seq);
 
 	if (rc != MM_OK)
@@ -190,6 +195,24 @@ static void test_rollback_reuses_seq(void **state)
 		pthread_cond_wait(&w.cv, &w.mu);
 	pthread_mutex_unlock(&w.mu);
 	check_tree(&f, 6 + 26);
+	/* The index has none of the rolled-back events: it is the one a
+	 * rebuild from the stored events gives. */
+	{
+		char path[300], *before, *after;
+
+		assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
+		before = index_dump(&f);
+		assert_null(strstr(before, "rolled-back"));
+		fx_close_store(&f);
+		snprintf(path, sizeof(path), "%s/audit_index.db", f.dir);
+		assert_int_equal(unlink(path), 0);
+		fx_open_store(&f, NULL);
+		assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
+		after = index_dump(&f);
+		assert_string_equal(before, after);
+		free(before);
+		free(after);
+	}
 	fx_free(&f);
 }
 
@@ -797,6 +820,50 @@ static void check_queries(struct fx *f, int64_t n, int64_t mark)
 	assert_int_equal(total, r[1] - r[0] + 1);
 }
 
+/* The whole index (entries and time blocks), as text, for comparing the
+ * index built from the writer's hand-over with one built from the rows.
+ * Caller frees. */
+static char *index_dump(struct fx *f)
+{
+	static const char q_idx[] =
+		"SELECT kind, value, seq FROM audit_index.audit_idx ORDER BY kind, value, seq";
+	static const char q_blk[] = "SELECT block, min_time, max_time FROM "
+				    "audit_index.audit_time_blocks ORDER BY block";
+	mm_buf out = MM_BUF_INIT(MM_BUF_UNLIMITED);
+	mm_db *db;
+	mm_stmt *st;
+	bool row;
+
+	assert_int_equal(mm_store_acquire(f->s, &db), MM_OK);
+	assert_int_equal(mm_db_prepare(db, q_idx, &st), MM_OK);
+	while (mm_stmt_step(st, &row) == MM_OK && row)
+		assert_int_equal(mm_buf_appendf(&out, "%lld %s %lld\n", (long long)mm_stmt_int(st, 0),
+						mm_stmt_text(st, 1), (long long)mm_stmt_int(st, 2)), MM_OK);
+	mm_stmt_done(st);
+	assert_int_equal(mm_db_prepare(db, q_blk, &st), MM_OK);
+	while (mm_stmt_step(st, &row) == MM_OK && row)
+		assert_int_equal(mm_buf_appendf(&out, "b %lld %lld %lld\n", (long long)mm_stmt_int(st, 0),
+						(long long)mm_stmt_int(st, 1),
+						(long long)mm_stmt_int(st, 2)), MM_OK);
+	mm_stmt_done(st);
+	mm_store_release(f->s, db);
+	return mm_buf_detach(&out, NULL);
+}
+
+/* Events with and without a target, appended one job at a time. */
+static mm_err target_mix_append(mm_db *db, void *arg)
+{
+	int64_t k = *(int64_t *)arg;
+	char actor[32], target[32];
+	mm_audit_event ev = { .actor = actor, .action = "mixed", .result = "success",
+			      .time_ms = 1700000000000 + (k % 17) * 1000 };
+
+	snprintf(actor, sizeof(actor), "user:mix-%d", (int)(k % 4));
+	snprintf(target, sizeof(target), "t-%d", (int)(k % 9));
+	ev.target = k % 3 == 0 ? NULL : target;
+	return mm_audit_append(db, &ev, NULL);
+}
+
 /* The query index lives in the companion database and follows the log:
  * answers are the same below its mark, above it and across it. */
 static void test_query_index(void **state)
@@ -812,6 +879,8 @@ static void test_query_index(void **state)
 	mm_audit_get_stats(f.log, &stats);
 	assert_int_equal(stats.indexed, n);
 	assert_int_equal(stats.tree_size, n);
+	/* Everything came from the writer's hand-over: nothing was read back. */
+	assert_int_equal(stats.index_read_events, 0);
 	check_queries(&f, n, n);
 
 	/* Events committed while no log (so no index) is open form a tail the
@@ -823,12 +892,47 @@ static void test_query_index(void **state)
 	assert_int_equal(index_mark(&f), n);
 	check_queries(&f, n + extra, n);
 
-	/* Reopening indexes the tail. */
+	/* Reopening indexes the tail, reading it from the database. */
 	assert_int_equal(mm_audit_open(f.s, &(mm_audit_opts){ .origin = "mamori.test/audit" },
 				       &f.log), MM_OK);
 	assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
 	assert_int_equal(index_mark(&f), n + extra);
+	mm_audit_get_stats(f.log, &stats);
+	assert_int_equal(stats.index_read_events, extra);
 	check_queries(&f, n + extra, n + extra);
+	fx_free(&f);
+}
+
+/* The index built from the writer's hand-over (with events without a target,
+ * and jobs of one event each) is row for row the one built by reading the
+ * events back, as after a rebuild. */
+static void test_query_index_handover_equals_rebuild(void **state)
+{
+	const int64_t n = MM_AUDIT_TIME_BLOCK + 300;
+	char path[300], *a, *b;
+	mm_audit_stats stats;
+	struct fx f;
+
+	fx_init(&f, NULL);
+	fx_add(&f, 0, 2000);
+	for (int64_t k = 0; k < n; k++)
+		assert_int_equal(mm_store_write(f.s, target_mix_append, &k), MM_OK);
+	assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
+	mm_audit_get_stats(f.log, &stats);
+	assert_int_equal(stats.index_read_events, 0);
+	a = index_dump(&f);
+	fx_close_store(&f);
+	snprintf(path, sizeof(path), "%s/audit_index.db", f.dir);
+	assert_int_equal(unlink(path), 0);
+	fx_open_store(&f, NULL);
+	assert_int_equal(mm_audit_index_sync(f.log, 10000), MM_OK);
+	mm_audit_get_stats(f.log, &stats);
+	assert_int_equal(stats.index_read_events, 2000 + n);
+	b = index_dump(&f);
+	assert_true(strlen(a) > 1000);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
 	fx_free(&f);
 }
 
@@ -955,6 +1059,7 @@ int main(void)
 		cmocka_unit_test(test_details_text),
 		cmocka_unit_test(test_query_pagination),
 		cmocka_unit_test(test_query_index),
+		cmocka_unit_test(test_query_index_handover_equals_rebuild),
 		cmocka_unit_test(test_query_index_rebuilt),
 		cmocka_unit_test(test_catch_up_on_open),
 		cmocka_unit_test(test_upgrade_from_v2),
