@@ -10,7 +10,7 @@ RESULTS=${RESULTS:-bench/results}
 mkdir -p "$RESULTS"
 
 start_mamorid $'threads = 2\n[log]\nlevel = "warn"\naccess_log = "off"'
-trap 'stop_mamorid; [ -n "${NG_PID:-}" ] && kill $NG_PID 2>/dev/null; true' EXIT
+trap 'stop_mamorid; [ -z "${NG_PID:-}" ] || kill $NG_PID 2>/dev/null || true' EXIT
 body=$(curl -s "http://127.0.0.1:$MM_PORT/v1/sys/health")
 
 NG_DIR=$(mktemp -d /tmp/nginx-bench-XXXXXX)
@@ -67,6 +67,6 @@ print("authenticated no-op/nginx ratio %.2f, p99 %.2f ms" % (a[0] / n[0], a[2]))
 sys.exit(0 if ok else 1)
 PY
 rc=$?
-kill $NG_PID 2>/dev/null; wait $NG_PID 2>/dev/null || true
+kill $NG_PID 2>/dev/null || true; wait $NG_PID 2>/dev/null || true; NG_PID=""
 rm -rf "$NG_DIR"
 exit $rc

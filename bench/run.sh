@@ -9,6 +9,11 @@ status=0
 for s in bench/http.sh bench/audit.sh bench/audit_http.sh bench/keys.sh bench/keys_http.sh bench/access.sh; do
   [ -f "$s" ] || continue
   echo "== $s"
-  bash "$s" || status=1
+  if ! bash "$s"; then
+    echo "== $s: FAILED (exit status above)"
+    failed="${failed:-} $s"
+    status=1
+  fi
 done
+[ $status -eq 0 ] || echo "make bench: failed:${failed}"
 exit $status
