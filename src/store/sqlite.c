@@ -101,6 +101,14 @@ static mm_err sq_open(const mm_store_opts *o, const char *path, bool writer, voi
 		sqlite3_close(db);
 		return e;
 	}
+	/* Statement journals (a multi-row statement inside a job's savepoint
+	 * keeps one) and temporary b-trees in memory: they need no durability,
+	 * and as files they cost a write system call per page (the audit
+	 * index's 64-row inserts made ~9,000 a second). */
+	if (writer && (e = sq_exec(db, "PRAGMA temp_store=MEMORY;")) != MM_OK) {
+		sqlite3_close(db);
+		return e;
+	}
 	if (writer && (e = sq_exec(db, "PRAGMA cache_size=-65536;")) != MM_OK) {
 		sqlite3_close(db);
 		return e;
