@@ -104,6 +104,7 @@ struct mm_audit_index {
 	struct mm_audit_ix_entry *q_head, *q_tail;
 	int64_t q_first, q_end;
 	size_t q_n;
+	bool q_full;            /* refused a hand-over for its size; until drained */
 	/* The running job's entries (taken from the queue), or NULL. */
 	struct mm_audit_ix_entry *job_entries;
 	int64_t job_read;       /* events the running job read from the primary */
@@ -118,11 +119,27 @@ struct ix_batch {
 	struct mm_audit_ix_entry *head, *tail;
 };
 
-static int open_indexes; /* atomic: indexes open in this process */
+/* Open indexes whose queue takes hand-overs (atomic): while an index's
+ * queue is full it reads the events back anyway, and the log's writer
+ * need not make entries for it. */
+static int wanting;
 
 bool mm_audit_index_wants_entries(void)
 {
-	return __atomic_load_n(&open_indexes, __ATOMIC_RELAXED) > 0;
+	return __atomic_load_n(&wanting, __ATOMIC_RELAXED) > 0;
+}
+
+/* Under ix->mu: a full queue stops, and a drained one restarts, the writer's
+ * entries. */
+static void set_full(mm_audit_index *ix, bool full)
+{
+	if (full == ix->q_full)
+		return;
+	ix->q_full = full;
+	if (full)
+		__atomic_sub_fetch(&wanting, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&wanting, 1, __ATOMIC_RELAXED);
 }
 
 struct mm_audit_ix_entry *mm_audit_index_entry_new(const mm_audit_record *r,
@@ -188,10 +205,14 @@ static void queue_add(mm_audit_index *ix, struct ix_batch *b)
 {
 	bool take;
 
-	if (ix->q_head != NULL)
-		take = b->first == ix->q_end && ix->q_n + b->n <= INDEX_QUEUE_MAX;
-	else
-		take = b->first + (int64_t)b->n > ix->upto && b->n <= INDEX_QUEUE_MAX;
+	if (ix->q_n + b->n > INDEX_QUEUE_MAX) {
+		take = false;
+		set_full(ix, true);
+	} else if (ix->q_head != NULL) {
+		take = b->first == ix->q_end;
+	} else {
+		take = b->first + (int64_t)b->n > ix->upto;
+	}
 	if (!take) {
 		free_entries(b->head);
 	} else if (ix->q_head == NULL) {
@@ -253,6 +274,7 @@ static size_t queue_take(mm_audit_index *ix, int64_t upto, int64_t max,
 	if (ix->q_head == NULL) {
 		ix->q_tail = NULL;
 		ix->q_n = 0;
+		set_full(ix, false);
 		return 0;
 	}
 	if (ix->q_first != upto)
@@ -264,8 +286,10 @@ static size_t queue_take(mm_audit_index *ix, int64_t upto, int64_t max,
 	e->next = NULL;
 	ix->q_first += (int64_t)n;
 	ix->q_n -= n;
-	if (ix->q_head == NULL)
+	if (ix->q_head == NULL) {
 		ix->q_tail = NULL;
+		set_full(ix, false);
+	}
 	*ret = head;
 	return n;
 }
@@ -757,7 +781,7 @@ mm_err mm_audit_index_open(mm_store *primary, int64_t size, mm_audit_index **ret
 
 	if ((ix = calloc(1, sizeof(*ix))) == NULL)
 		return MM_ERR_NOMEM;
-	__atomic_add_fetch(&open_indexes, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&wanting, 1, __ATOMIC_RELAXED);
 	ix->primary = primary;
 	pthread_mutex_init(&ix->mu, NULL);
 	pthread_cond_init(&ix->cv, NULL);
@@ -824,7 +848,8 @@ void mm_audit_index_close(mm_audit_index *ix)
 	drain_inbox(ix);
 	free_entries(ix->q_head);
 	free_entries(ix->job_entries);
-	__atomic_sub_fetch(&open_indexes, 1, __ATOMIC_RELAXED);
+	if (!ix->q_full)
+		__atomic_sub_fetch(&wanting, 1, __ATOMIC_RELAXED);
 	pthread_mutex_destroy(&ix->mu);
 	pthread_cond_destroy(&ix->cv);
 	free(ix);

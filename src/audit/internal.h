@@ -78,7 +78,8 @@ struct mm_audit_ix_entry {
 };
 struct mm_audit_ix_entry *mm_audit_index_entry_new(const mm_audit_record *r,
 						   const uint8_t leaf[HLEN]);
-/* True while some log has an open index: appends make entries only then. */
+/* True while some open index takes hand-overs (none is open, or all their
+ * queues are full): appends make entries only then. */
 bool mm_audit_index_wants_entries(void);
 /* Hands over the entries of the committed events [first, first + n), in
  * order (list linked by next; consumed in all cases). Any thread; takes no
