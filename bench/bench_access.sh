@@ -47,16 +47,4 @@ if b:
           "share within 5 ms %.2f%%" % (total, pct(0.5) * 1000, pct(0.99) * 1000,
                                          100.0 * dict(b)[0.005] / total))
 PY
-python3 - "$RESULTS/access.rounds" <<'PY'
-import statistics, sys
-rows = [l.split() for l in open(sys.argv[1])]
-rps = statistics.median(float(r[1]) for r in rows)
-p50 = statistics.median(float(r[2]) for r in rows)
-p99 = statistics.median(float(r[3]) for r in rows)
-non2xx = sum(int(r[4]) for r in rows)
-ok = rps >= 20000 and p99 < 5 and non2xx == 0
-print("access_check median of %d: %.0f req/s p50 %.2f ms p99 %.2f ms non2xx %d "
-      "(target >= 20000 req/s, p99 < 5 ms): %s" % (len(rows), rps, p50, p99, non2xx,
-                                                    "PASS" if ok else "FAIL"))
-sys.exit(0 if ok else 1)
-PY
+rounds_verdict "$RESULTS/access.rounds" "access_check"

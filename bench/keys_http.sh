@@ -45,16 +45,4 @@ thread_cpu "$RESULTS/keys_cpu.after"
 store_snapshot "$RESULTS/keys_metrics.after"
 store_groups "$RESULTS/keys_metrics.before" "$RESULTS/keys_metrics.after"
 thread_cpu_report "$RESULTS/keys_cpu.before" "$RESULTS/keys_cpu.after" "$total"
-python3 - "$RESULTS/keys_encrypt.rounds" <<'PY'
-import statistics, sys
-rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-rps = statistics.median(float(r[1]) for r in rows)
-p50 = statistics.median(float(r[2]) for r in rows)
-p99 = statistics.median(float(r[3]) for r in rows)
-non2xx = sum(int(r[4]) for r in rows)
-ok = rps >= 20000 and p99 < 5 and non2xx == 0
-print("encrypt 1 KiB over HTTP, median of %d rounds: %.0f req/s (target >= 20000), p50 %.2f ms, "
-      "p99 %.2f ms (target < 5), non-2xx %d: %s"
-      % (len(rows), rps, p50, p99, non2xx, "PASS" if ok else "FAIL"))
-sys.exit(0 if ok else 1)
-PY
+rounds_verdict "$RESULTS/keys_encrypt.rounds" "encrypt 1 KiB over HTTP"

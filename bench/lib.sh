@@ -156,3 +156,23 @@ for x in names:
 print("cpu per request (us, user+sys): total %.1f; %s" % (tot, ", ".join(parts)))
 PY
 }
+
+# rounds_verdict FILE LABEL: the medians of run_wrk rounds collected in FILE
+# (one line each), against the HTTP targets of issues 4 and 5 (>= 20,000
+# requests/s, p99 < 5 ms, no error status); prints the verdict and exits 1
+# when missed.
+rounds_verdict() {
+  python3 - "$1" "$2" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+rps = statistics.median(float(r[1]) for r in rows)
+p50 = statistics.median(float(r[2]) for r in rows)
+p99 = statistics.median(float(r[3]) for r in rows)
+non2xx = sum(int(r[4]) for r in rows)
+ok = rps >= 20000 and p99 < 5 and non2xx == 0
+print("%s, median of %d rounds: %.0f req/s (target >= 20000), p50 %.2f ms, p99 %.2f ms "
+      "(target < 5), non-2xx %d: %s"
+      % (sys.argv[2], len(rows), rps, p50, p99, non2xx, "PASS" if ok else "FAIL"))
+sys.exit(0 if ok else 1)
+PY
+}
